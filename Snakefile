@@ -1,0 +1,27 @@
+# TIDE workflow: wiring only. All logic lives in the `tide` package; every rule runs
+# `tide <subcommand>`. Default config: the embedded tiny run (config/tiny.yaml).
+# On a cluster:  snakemake --profile slurm all --configfile config/paper.yaml
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+if workflow.overwrite_configfiles:
+    CONFIGFILE = str(workflow.overwrite_configfiles[-1])
+else:
+    CONFIGFILE = "config/tiny.yaml"
+
+    configfile: "config/tiny.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/distill.smk"
+include: "workflow/rules/eval.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

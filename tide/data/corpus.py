@@ -1,0 +1,279 @@
+"""A deterministic tiny chat corpus with learnable structure.
+
+Two task families, both small enough for tiny models to learn and both shaped like the
+paper's benchmarks so the real lm-eval tasks can score them:
+
+* GSM8K-like arithmetic word problems (``+``, ``-``, ``*``, one- and two-step) whose
+  chain-of-thought answers end with ``"The answer is N."`` (lm-eval ``gsm8k_cot``
+  strict-match regex).
+* MMLU-like four-option multiple-choice questions (arithmetic facts, largest/smallest
+  number, capital-of, opposites) in lm-eval's generative MMLU prompt format, answered
+  with just the letter.
+
+Disjointness of training and held-out data does not rely on seeds alone: every item has
+a canonical key (its question text, and for multiple choice also its options), and a
+stable hash of that key puts it in exactly one partition (``train`` or ``heldout``).
+Every generator draws only items of its own partition, so no held-out question (or
+exact multiple-choice item) can ever appear in training, whatever the seeds.
+
+Rows are chat conversations in the ``messages`` schema
+(``[{"role": "user", ...}, {"role": "assistant", ...}]``).  :func:`gsm8k_items` and
+:func:`mmlu_items` emit the same problems in the real benchmark schemas
+(``openai/gsm8k`` and ``cais/mmlu`` / ``hails/mmlu_no_train``) for held-out eval files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+log = logging.getLogger(__name__)
+
+Messages = list[dict[str, str]]
+
+#: one item in this many (by key hash) belongs to the held-out partition
+HELDOUT_MODULUS = 8
+#: fraction of arithmetic word problems in the chat corpus (rest: multiple choice)
+GSM_FRACTION = 0.6
+#: fixed offset so that held-out generators never share a random stream with training
+HELDOUT_SEED_OFFSET = 1_000_003
+LETTERS = "ABCD"
+
+NAMES = [
+    ("Tom", "He"), ("Anna", "She"), ("Ben", "He"), ("Lily", "She"), ("Sam", "He"),
+    ("Mia", "She"), ("Leo", "He"), ("Emma", "She"), ("Max", "He"), ("Zoe", "She"),
+]
+ITEMS = ["apple", "pencil", "book", "marble", "cookie", "sticker", "card", "ball"]
+
+CAPITALS = {
+    "France": "Paris", "Germany": "Berlin", "Italy": "Rome", "Spain": "Madrid",
+    "Japan": "Tokyo", "China": "Beijing", "Egypt": "Cairo", "Canada": "Ottawa",
+    "Russia": "Moscow", "Greece": "Athens", "Norway": "Oslo", "Sweden": "Stockholm",
+    "Peru": "Lima", "Kenya": "Nairobi", "Poland": "Warsaw", "Austria": "Vienna",
+    "Portugal": "Lisbon", "Ireland": "Dublin", "Cuba": "Havana", "Chile": "Santiago",
+}
+OPPOSITES = {
+    "hot": "cold", "big": "small", "fast": "slow", "up": "down", "light": "dark",
+    "happy": "sad", "early": "late", "open": "closed", "full": "empty", "hard": "soft",
+    "long": "short", "old": "young", "rich": "poor", "wet": "dry", "high": "low",
+    "strong": "weak", "loud": "quiet", "near": "far", "thick": "thin", "clean": "dirty",
+}
+
+# MMLU subject (real config name) per question family; "description" uses it with "_" -> " "
+MC_SUBJECTS = {
+    "arith": "elementary_mathematics",
+    "largest": "elementary_mathematics",
+    "smallest": "elementary_mathematics",
+    "capital": "high_school_geography",
+    "opposite": "miscellaneous",
+}
+
+
+def in_heldout(key: str) -> bool:
+    """Stable partition of the item space: True iff ``key`` is held out."""
+    return zlib.crc32(key.encode("utf-8")) % HELDOUT_MODULUS == 0
+
+
+# ---------------------------------------------------------------- word problems
+
+
+def _word_problem(rng: random.Random) -> tuple[str, list[str], int]:
+    """Draw one word problem: (question, reasoning sentences, integer answer)."""
+    name, he = rng.choice(NAMES)
+    item = rng.choice(ITEMS)
+    kind = rng.choice(("add", "sub", "mul", "two_step"))
+    if kind == "add":
+        a, b = rng.randint(2, 30), rng.randint(2, 30)
+        q = f"{name} has {a} {item}s and buys {b} more. How many {item}s does {name} have?"
+        steps = [f"{name} starts with {a} {item}s.", f"{he} buys {b} more, so {a} + {b} = {a + b}."]
+        return q, steps, a + b
+    if kind == "sub":
+        a = rng.randint(5, 40)
+        b = rng.randint(1, a - 1)
+        q = (f"{name} has {a} {item}s and gives {b} to a friend. "
+             f"How many {item}s does {name} have left?")
+        steps = [f"{name} starts with {a} {item}s.", f"{he} gives away {b}, so {a} - {b} = {a - b}."]
+        return q, steps, a - b
+    if kind == "mul":
+        a, b = rng.randint(2, 9), rng.randint(2, 9)
+        q = (f"{name} buys {a} bags with {b} {item}s in each bag. "
+             f"How many {item}s does {name} buy?")
+        steps = [f"There are {a} bags with {b} {item}s each, so {a} * {b} = {a * b}."]
+        return q, steps, a * b
+    a, b = rng.randint(2, 20), rng.randint(2, 20)
+    c = rng.randint(1, a + b - 1)
+    q = (f"{name} has {a} {item}s, buys {b} more and then gives {c} away. "
+         f"How many {item}s does {name} have now?")
+    steps = [f"{name} starts with {a} {item}s.", f"After buying {b} more, {he.lower()} has "
+             f"{a} + {b} = {a + b}.", f"After giving {c} away, {a + b} - {c} = {a + b - c}."]
+    return q, steps, a + b - c
+
+
+def _gsm_prompt(question: str, rng: random.Random) -> str:
+    """Vary the user turn between a bare question and lm-eval's gsm8k_cot prompts."""
+    style = rng.randrange(3)
+    if style == 0:
+        return question
+    if style == 1:
+        return f"Q: {question}\nA:"
+    return f"Q: {question}\nA: Let's think step by step."
+
+
+def _draw_word_problems(rng: random.Random, heldout: bool) -> Iterator[tuple[str, list[str], int]]:
+    while True:
+        q, steps, ans = _word_problem(rng)
+        if in_heldout(q) == heldout:
+            yield q, steps, ans
+
+
+# ---------------------------------------------------------------- multiple choice
+
+
+def _distinct_numbers(rng: random.Random, n: int, lo: int, hi: int) -> list[int]:
+    return rng.sample(range(lo, hi + 1), n)
+
+
+def _mc_question(rng: random.Random) -> tuple[str, str, list[str], int]:
+    """Draw one multiple-choice item: (family, question, 4 choices, gold index)."""
+    family = rng.choice(tuple(MC_SUBJECTS))
+    if family == "arith":
+        a, b = rng.randint(1, 12), rng.randint(1, 12)
+        op = rng.choice("+-*")
+        gold = {"+": a + b, "-": a - b, "*": a * b}[op]
+        wrong = rng.sample([v for v in range(gold - 6, gold + 7) if v != gold], 3)
+        question, options = f"What is {a} {op} {b}?", [gold, *wrong]
+    elif family in ("largest", "smallest"):
+        nums = _distinct_numbers(rng, 4, 1, 99)
+        gold = max(nums) if family == "largest" else min(nums)
+        question = f"Which number is {family}?"
+        options = [gold, *[v for v in nums if v != gold]]
+    elif family == "capital":
+        country = rng.choice(sorted(CAPITALS))
+        gold = CAPITALS[country]
+        wrong = rng.sample(sorted(v for v in CAPITALS.values() if v != gold), 3)
+        question, options = f"What is the capital of {country}?", [gold, *wrong]
+    else:
+        word = rng.choice(sorted(OPPOSITES))
+        gold = OPPOSITES[word]
+        wrong = rng.sample(sorted(v for v in OPPOSITES.values() if v != gold), 3)
+        question, options = f"What is the opposite of {word}?", [gold, *wrong]
+    choices = [str(v) for v in options]
+    rng.shuffle(choices)
+    return family, question, choices, choices.index(str(gold))
+
+
+def mc_prompt(subject: str, question: str, choices: list[str]) -> str:
+    """lm-eval's zero-shot generative MMLU prompt (description + doc_to_text)."""
+    lines = [f"The following are multiple choice questions (with answers) about "
+             f"{subject.replace('_', ' ')}.", "", question.strip()]
+    lines += [f"{letter}. {choice}" for letter, choice in zip(LETTERS, choices)]
+    return "\n".join(lines) + "\nAnswer:"
+
+
+def _draw_mc(rng: random.Random, heldout: bool) -> Iterator[tuple[str, str, list[str], int]]:
+    while True:
+        family, q, choices, gold = _mc_question(rng)
+        if in_heldout(q + "\x1f" + "\x1f".join(choices)) == heldout:
+            yield family, q, choices, gold
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _chat_rows(n: int, seed: int, heldout: bool) -> list[Messages]:
+    """``n`` chat conversations of one partition, mixed GSM/MC, deterministic in seed."""
+    rng = random.Random(seed)
+    gsm = _draw_word_problems(random.Random(rng.getrandbits(64)), heldout)
+    mc = _draw_mc(random.Random(rng.getrandbits(64)), heldout)
+    rows: list[Messages] = []
+    for _ in range(n):
+        if rng.random() < GSM_FRACTION:
+            q, steps, ans = next(gsm)
+            user, reply = _gsm_prompt(q, rng), " ".join(steps) + f" The answer is {ans}."
+        else:
+            family, q, choices, gold = next(mc)
+            user, reply = mc_prompt(MC_SUBJECTS[family], q, choices), LETTERS[gold]
+        rows.append([{"role": "user", "content": user}, {"role": "assistant", "content": reply}])
+    return rows
+
+
+def make_corpus(n_train: int = 4000, n_heldout: int = 200, seed: int = 0) -> dict[str, list[Messages]]:
+    """The tiny chat corpus: ``{"train": [...], "heldout": [...]}``, lists of messages.
+
+    The two splits come from disjoint partitions of the item space (see module doc).
+    """
+    corpus = {
+        "train": _chat_rows(n_train, seed, heldout=False),
+        "heldout": _chat_rows(n_heldout, seed + HELDOUT_SEED_OFFSET, heldout=True),
+    }
+    log.info("corpus: %d train, %d heldout conversations (seed %d)", n_train, n_heldout, seed)
+    return corpus
+
+
+def gsm8k_items(n: int, seed: int) -> list[dict[str, str]]:
+    """Held-out word problems in the ``openai/gsm8k`` schema.
+
+    ``answer`` is the reasoning, one sentence per line, then ``"#### N"``, as in GSM8K.
+    """
+    gen = _draw_word_problems(random.Random(seed + 2 * HELDOUT_SEED_OFFSET), heldout=True)
+    items = []
+    for _ in range(n):
+        q, steps, ans = next(gen)
+        items.append({"question": q, "answer": "\n".join(steps) + f"\n#### {ans}"})
+    return items
+
+
+def mmlu_items(n: int, seed: int) -> list[dict[str, Any]]:
+    """Held-out multiple-choice items in the ``cais/mmlu`` (``hails/mmlu_no_train``) schema."""
+    gen = _draw_mc(random.Random(seed + 3 * HELDOUT_SEED_OFFSET), heldout=True)
+    items = []
+    for _ in range(n):
+        family, q, choices, gold = next(gen)
+        items.append({"question": q, "subject": MC_SUBJECTS[family], "choices": choices,
+                      "answer": gold})
+    return items
+
+
+def iter_texts(conversations: Iterable[Messages]) -> Iterator[str]:
+    """Every message content, in order (tokenizer training input)."""
+    for messages in conversations:
+        for m in messages:
+            yield m["content"]
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
+    """Write rows as JSON lines, atomically (temp file + rename)."""
+    from tide.io import atomic_write_text
+
+    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+    atomic_write_text(path, text)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """Read JSON lines; errors name the file and the line."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: expected one JSON object per line, "
+                                 f"found invalid JSON ({e.msg})") from e
+    return rows
+
+
+def write_corpus(corpus: dict[str, list[Messages]], out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write each split as ``{split}.jsonl`` with ``{"messages": [...]}`` rows (tulu schema)."""
+    out = {}
+    for split, convs in corpus.items():
+        path = Path(out_dir) / f"{split}.jsonl"
+        write_jsonl(path, ({"messages": m} for m in convs))
+        out[split] = path
+    return out

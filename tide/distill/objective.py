@@ -1,0 +1,177 @@
+"""Loss assembly per variant: total = CE_BD3LM + weight × distillation term (method.md §2).
+
+One table maps each objective to its pieces; ``distill_loss`` follows numbered steps:
+1. sample t and the student mask (chunk-consistent in pipeline A),
+2. student forward on [x_t ; x_0],
+3. CE term,
+4. teacher logits (one pass, or two complementary CompDemo passes merged),
+5. the distillation term over masked units (tokens in B, active chunks in A).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tide.distill import calm, compdemo, kl, tidal
+from tide.distill.noise import bd3lm_ce, mask_response, sample_t
+from tide.models.student import bd3lm_logits
+
+
+@dataclass(frozen=True)
+class Objective:
+    level: str  # "token" (pipeline B) | "chunk" (pipeline A)
+    term: str  # which loss function
+    uses_tidal: bool
+
+
+OBJECTIVES = {
+    "kl": Objective("token", "forward_kl", False),
+    "reverse_kl": Objective("token", "reverse_kl", False),
+    "tidal": Objective("token", "tidal", True),
+    "calm": Objective("chunk", "forward_calm", False),
+    "reverse_calm": Objective("chunk", "reverse_calm", False),
+    "tidal_chunk": Objective("chunk", "tidal_chunk", True),
+}
+
+
+@dataclass
+class DistillContext:
+    """What the loss needs besides the batch."""
+
+    student: torch.nn.Module
+    teacher: object  # tide.models.Teacher
+    run: object  # tide.config.RunSpec
+    student_mask_id: int
+    shared_vocab_size: int | None  # pipeline B: V_sh
+    block_size: int
+
+
+def _teacher_pass(ctx: DistillContext, batch: dict, t_masked: torch.Tensor) -> torch.Tensor:
+    """One teacher forward with ``t_masked`` [B, Lt] positions replaced by its own mask id."""
+    clean = batch["teacher_ids"]
+    noised = clean.masked_fill(t_masked, ctx.teacher.mask_token_id)
+    return ctx.teacher.logits(noised, clean, key_valid=batch["teacher_valid"])
+
+
+def teacher_logits(ctx: DistillContext, batch: dict, units_masked: torch.Tensor,
+                   unit_to_teacher: callable, generator: torch.Generator) -> torch.Tensor:
+    """Teacher logits [B, Lt, Vt]; with CompDemo, two complementary passes merged (§1.2).
+
+    ``units_masked`` [B, U] marks masked units (tokens or chunks); ``unit_to_teacher``
+    maps a unit mask to teacher positions [B, Lt].
+    """
+    if not ctx.run.compdemo:
+        return _teacher_pass(ctx, batch, unit_to_teacher(units_masked))
+    split_a, split_b = compdemo.split_masked_units(units_masked, ctx.run.rho, generator)
+    pass1 = _teacher_pass(ctx, batch, unit_to_teacher(split_b))  # M_A revealed
+    pass2 = _teacher_pass(ctx, batch, unit_to_teacher(split_a))  # M_B revealed
+    return compdemo.merge_pass_logits(pass1, pass2, unit_to_teacher(split_a))
+
+
+def _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs):
+    """Pipeline B: token-level KL / reverse KL / TIDAL over aligned masked positions."""
+    bidx = torch.arange(masked.shape[0])[:, None]
+    ps, pt, pv = batch["pair_student"], batch["pair_teacher"], batch["pair_valid"]
+    pair_masked = pv & masked[bidx, ps]  # [B, P]
+
+    def to_teacher(pair_mask):  # [B, P] -> [B, Lt]
+        out = torch.zeros_like(batch["teacher_valid"])
+        out[bidx.expand_as(pt)[pair_mask], pt[pair_mask]] = True
+        return out
+
+    u_all = teacher_logits(ctx, batch, pair_masked, to_teacher, generator)  # [B, Lt, Vt]
+    vsh = ctx.shared_vocab_size
+    s = s_logits[bidx.expand_as(ps)[pair_masked], ps[pair_masked]][:, :vsh].float()  # [N, V_sh]
+    u = u_all[bidx.expand_as(pt)[pair_masked], pt[pair_masked]][:, :vsh]  # [N, V_sh]
+    run, temp = ctx.run, ctx.run.temperature
+    logs["distill_units"] = int(pair_masked.sum())
+    if run.objective == "kl":
+        return kl.forward_kl_loss(s, u, temp)
+    if run.objective == "reverse_kl":
+        return kl.reverse_kl_loss(s, u, temp)
+    lam, weight = _tidal_per_sample(run, t, progress, logs)
+    rows = bidx.expand_as(ps)[pair_masked]
+    return tidal.tidal_token_loss(s, u, lam[rows], weight[rows], temp)
+
+
+def _tidal_per_sample(run, t, progress, logs):
+    lam = tidal.tidal_lambda(t, progress, l_init=run.l_init, l_max=run.l_max,
+                             schedule=run.schedule, axis_mode=run.axis_mode)  # [B]
+    weight = tidal.timestep_weight(t, run.weighting)  # [B]
+    logs["tidal"] = [{"t": float(a), "p": float(progress), "lambda": float(b), "weight": float(c)}
+                     for a, b, c in zip(t, lam, weight)]
+    return lam, weight
+
+
+def _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generator, logs):
+    """Pipeline A: forward / reverse CALM or chunk-level TIDAL over active chunks."""
+    t_chunks = batch["teacher_chunks"]  # [B, Lt, C]
+
+    def to_teacher(chunk_mask):  # [B, C] -> [B, Lt]
+        return (t_chunks & chunk_mask[:, None, :]).any(-1)
+
+    u_all = teacher_logits(ctx, batch, chunk_masked, to_teacher, generator)  # [B, Lt, Vt]
+    temp = ctx.run.temperature
+    lp_s = calm.chunk_logprobs(s_logits.float(), batch["input_ids"], batch["student_chunks"])
+    lp_t = calm.chunk_logprobs(u_all, batch["teacher_ids"], t_chunks)  # [B, C]
+    p_s, p_t = calm.chunk_probs(lp_s, temp)[active], calm.chunk_probs(lp_t, temp)[active]
+    logs["distill_units"] = int(active.sum())
+    if ctx.run.objective == "calm":
+        return calm.forward_calm_loss(p_s, p_t)
+    if ctx.run.objective == "reverse_calm":
+        return calm.reverse_calm_loss(p_s, p_t)
+    lam, weight = _tidal_per_sample(ctx.run, t, progress, logs)
+    rows = torch.arange(active.shape[0])[:, None].expand_as(active)[active]
+    return tidal.tidal_chunk_loss(p_s, p_t, lam[rows], weight[rows])
+
+
+def chunk_consistent_mask(masked, batch):
+    """Enlarge the student mask to whole chunks (method.md §1.3).
+
+    Returns (student mask [B, Ls], masked chunks [B, C], active chunks [B, C]).
+    """
+    s_chunks, valid = batch["student_chunks"], batch["chunk_valid"]  # [B, Ls, C], [B, C]
+    chunk_masked = (masked[:, :, None] & s_chunks).any(1) & valid  # [B, C]
+    grown = (s_chunks & chunk_masked[:, None, :]).any(-1) & (batch["labels"] != -100)
+    touches_prompt = (s_chunks & batch["prompt"][:, :, None]).any(1)  # [B, C]
+    return masked | grown, chunk_masked, chunk_masked & ~touches_prompt
+
+
+def distill_loss(ctx: DistillContext, batch: dict, progress: float,
+                 generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+    """Total loss of one distillation step and the logged components."""
+    obj = OBJECTIVES[ctx.run.objective]
+    x0, labels = batch["input_ids"], batch["labels"]  # [B, Ls]
+    # 1. timestep and student mask
+    t = sample_t(x0.shape[0], generator)  # [B]
+    masked = mask_response(labels, t, generator)  # [B, Ls]
+    if obj.level == "chunk":
+        masked, chunk_masked, active = chunk_consistent_mask(masked, batch)
+    # 2. student forward on [x_t ; x_0]
+    x_t = x0.masked_fill(masked, ctx.student_mask_id)
+    s_logits = bd3lm_logits(ctx.student, x_t, x0, ctx.block_size)  # [B, Ls, V]
+    # 3. CE term (weight 1, token normalisation)
+    ce = bd3lm_ce(s_logits, labels, masked, t, (labels != -100).sum())
+    # 4–5. teacher and distillation term
+    logs: dict = {}
+    if obj.level == "token":
+        term = _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs)
+    else:
+        term = _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generator, logs)
+    total = ce + ctx.run.weight * term
+    logs.update(ce=float(ce), distill=float(term), loss=float(total),
+                mask_ratio=float(masked.sum() / (labels != -100).sum().clamp_min(1)))
+    return total, logs
+
+
+def sft_loss(model, batch: dict, mask_id: int, block_size: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+    """Plain BD3LM SFT loss (student_and_eval.md §1)."""
+    x0, labels = batch["input_ids"], batch["labels"]
+    t = sample_t(x0.shape[0], generator)
+    masked = mask_response(labels, t, generator)
+    logits = bd3lm_logits(model, x0.masked_fill(masked, mask_id), x0, block_size)
+    ce = bd3lm_ce(logits, labels, masked, t, (labels != -100).sum())
+    return ce, {"ce": float(ce), "loss": float(ce)}

@@ -1,0 +1,41 @@
+"""The paper's evaluation protocol (student_and_eval.md §4), as data.
+
+One entry per benchmark: the lm-eval task, few-shot count, generation length (= steps,
+one token per step), block size, and the metric/filter reported in the main table.
+Kept import-light (no lm-eval) so config validation can check benchmark names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # our id (config eval.benchmarks)
+    display: str  # row label of the paper's main table
+    task: str  # our lm-eval task name (tide/eval/tasks/*.yaml)
+    upstream_task: str  # the authors' lm-eval task it reproduces
+    num_fewshot: int
+    max_new_tokens: int  # = steps: one token per step (spec §4)
+    metric: str
+    filter: str
+    block_size: int = 32
+
+
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
+    Benchmark("gsm8k", "GSM8K", "tide_gsm8k_cot", "gsm8k_cot", 0, 256, "exact_match", "strict-match"),
+    Benchmark("math", "MATH", "tide_minerva_math", "minerva_math", 0, 256, "exact_match", "none"),
+    Benchmark("bbh", "BBH", "tide_bbh", "bbh", 3, 256, "exact_match", "get-answer"),
+    Benchmark("mmlu_pro", "MMLU-Pro", "tide_mmlu_pro", "mmlu_pro", 0, 256, "exact_match", "custom-extract"),
+    Benchmark("hellaswag", "HellaSwag", "tide_hellaswag_gen", "hellaswag_gen", 0, 3, "exact_match", "first-letter"),
+    Benchmark("mmlu", "MMLU", "tide_mmlu_generative", "mmlu_generative_dream", 0, 3, "exact_match", "first-letter"),
+    Benchmark("humaneval", "HumanEval", "tide_humaneval_instruct", "humaneval_instruct", 0, 256, "pass@1", "none"),
+    Benchmark("mbpp", "MBPP", "tide_mbpp_instruct", "mbpp_instruct", 0, 256, "pass@1", "none"),
+]}
+
+
+def get(name: str) -> Benchmark:
+    if name not in BENCHMARKS:
+        raise ValueError(f"benchmark: unknown {name!r}; expected one of {sorted(BENCHMARKS)}")
+    return BENCHMARKS[name]

@@ -1,0 +1,94 @@
+"""Tiny model builders (from configs, no download) and loaders for real checkpoints.
+
+The tiny default builds the same architectures the paper uses, just small: a Qwen3
+decoder for the AR model and the student, a Qwen3-MoE for the LLaDA2.0-mini-like
+teacher, a dense Qwen3 for the WeDLM-like teacher. On a cluster the same loaders take
+hub ids (config/paper.yaml) and ``trust_remote_code`` where the authors' models need it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    Qwen3MoeConfig,
+    Qwen3MoeForCausalLM,
+)
+
+from tide.models.masks import ALLOWED_ATTN_IMPLEMENTATIONS
+from tide.models.student import A2DQwen3LMHeadModel  # noqa: F401  (registers a2d-qwen3)
+from tide.models.teachers import Teacher
+
+log = logging.getLogger(__name__)
+
+_DENSE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "intermediate_size")
+_MOE_KEYS = _DENSE_KEYS + ("num_experts", "num_experts_per_tok", "moe_intermediate_size")
+
+
+def _common(vocab_size: int, dims: dict, max_positions: int, attn: str, tokens: dict) -> dict:
+    head_dim = dims["hidden_size"] // dims["num_attention_heads"]
+    return dict(vocab_size=vocab_size, head_dim=head_dim, max_position_embeddings=max_positions,
+                tie_word_embeddings=True, rope_theta=10000.0, attn_implementation=attn,
+                **tokens)
+
+
+def build_dense(vocab_size: int, dims: dict, *, max_positions: int = 1024,
+                attn_implementation: str = "sdpa", seed: int = 0, **tokens) -> Qwen3ForCausalLM:
+    """A small Qwen3 decoder (AR model, WeDLM-like teacher)."""
+    missing = [k for k in _DENSE_KEYS if k not in dims]
+    if missing:
+        raise ValueError(f"model dims: missing {missing}; expected keys {list(_DENSE_KEYS)}")
+    torch.manual_seed(seed)
+    cfg = Qwen3Config(**{k: dims[k] for k in _DENSE_KEYS},
+                      **_common(vocab_size, dims, max_positions, attn_implementation, tokens))
+    return Qwen3ForCausalLM(cfg)
+
+
+def build_moe(vocab_size: int, dims: dict, *, max_positions: int = 1024,
+              attn_implementation: str = "sdpa", seed: int = 0, **tokens) -> Qwen3MoeForCausalLM:
+    """A small Qwen3-MoE (the LLaDA2.0-mini-like teacher: a mixture of experts)."""
+    missing = [k for k in _MOE_KEYS if k not in dims]
+    if missing:
+        raise ValueError(f"model dims: missing {missing}; expected keys {list(_MOE_KEYS)}")
+    torch.manual_seed(seed)
+    cfg = Qwen3MoeConfig(**{k: dims[k] for k in _MOE_KEYS}, decoder_sparse_step=1,
+                         **_common(vocab_size, dims, max_positions, attn_implementation, tokens))
+    return Qwen3MoeForCausalLM(cfg)
+
+
+def _check_attn(attn: str) -> None:
+    if attn not in ALLOWED_ATTN_IMPLEMENTATIONS:
+        raise ValueError(f"attn_implementation: expected one of {ALLOWED_ATTN_IMPLEMENTATIONS}, "
+                         f"found {attn!r}")
+
+
+def load_student(path: str, *, dtype: torch.dtype = torch.float32,
+                 attn_implementation: str = "sdpa", device: str = "cpu"):
+    """Load a BD3LM student saved as ``a2d-qwen3`` (ours or a released checkpoint)."""
+    _check_attn(attn_implementation)
+    model = AutoModelForMaskedLM.from_pretrained(
+        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True)
+    if getattr(model.config, "mask_token_id", None) is None:
+        raise ValueError(f"{path}/config.json: field mask_token_id is missing; a BD3LM student "
+                         "needs it (read it from the checkpoint's tokenizer)")
+    return model.to(device)
+
+
+def load_teacher(path: str, *, kind: str, mask_token_id: int, block_size: int = 32,
+                 concat_order: str = "x0_xt", dtype: torch.dtype = torch.float32,
+                 attn_implementation: str = "sdpa", device: str = "cpu") -> Teacher:
+    """Load a frozen teacher (tiny local dir or hub id) behind the ``Teacher`` adapter."""
+    _check_attn(attn_implementation)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True)
+    if not 0 <= mask_token_id < model.config.vocab_size:
+        raise ValueError(f"teacher {path}: mask_token_id {mask_token_id} outside its vocabulary "
+                         f"of {model.config.vocab_size}")
+    return Teacher(model.to(device), kind=kind, mask_token_id=mask_token_id,
+                   block_size=block_size, concat_order=concat_order)

@@ -1,0 +1,82 @@
+"""The BD3LM student: a Qwen3 decoder run without a causal mask (dllm's ``a2d-qwen3``).
+
+The released students (``dllm-hub/Qwen3-0.6B-diffusion-bd3lm-v0.1`` and the TIDE
+checkpoints) store a Qwen3 config with ``model_type: a2d-qwen3`` and Qwen3 weights; every
+layer uses the caller's explicit 4-D mask. We register the same model type locally so
+``AutoModelForMaskedLM.from_pretrained`` loads both our tiny students and that format.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForMaskedLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
+
+from tide.models.masks import bd3lm_mask, to_model_mask
+
+
+class A2DQwen3Config(Qwen3Config):
+    """Qwen3 config + the two fields a block-diffusion student needs."""
+
+    model_type = "a2d-qwen3"
+
+    def __init__(self, block_size: int = 32, mask_token_id: int | None = None, **kwargs):
+        self.block_size = block_size
+        self.mask_token_id = mask_token_id
+        super().__init__(**kwargs)
+
+
+class A2DQwen3LMHeadModel(Qwen3ForCausalLM):
+    """Qwen3 weights; attention is whatever 4-D mask the caller passes (never causal)."""
+
+    config_class = A2DQwen3Config
+
+
+AutoConfig.register("a2d-qwen3", A2DQwen3Config, exist_ok=True)
+AutoModelForMaskedLM.register(A2DQwen3Config, A2DQwen3LMHeadModel, exist_ok=True)
+
+
+def bd3lm_logits(model, x_t: torch.Tensor, x_0: torch.Tensor, block_size: int | None = None,
+                 *, xt_first: bool = True, key_valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Run the BD3LM training layout and return the logits of the x_t half.
+
+    Input ids = [x_t ; x_0] (2L), position ids 0..L-1 twice, BD3LM block mask
+    (student_and_eval.md §1). No AR shift: position i predicts x_0[i].
+    ``xt_first=False`` is the teacher order [x_0 ; x_t] (method.md §1.4).
+    ``key_valid`` [B, L] marks non-pad tokens (the teacher masks padding; the student
+    does not, as in dllm). Returns [B, L, V].
+    """
+    bsz, length = x_0.shape
+    block_size = block_size or model.config.block_size
+    ids = torch.cat([x_t, x_0] if xt_first else [x_0, x_t], dim=1)  # [B, 2L]
+    pos = torch.arange(length, device=x_0.device).repeat(2)[None].expand(bsz, -1)  # [B, 2L]
+    mask = bd3lm_mask(length, block_size, xt_first=xt_first, device=x_0.device)  # [2L, 2L]
+    if key_valid is not None:
+        from tide.models.masks import with_key_padding
+
+        mask = with_key_padding(mask, key_valid.repeat(1, 2))  # [B, 1, 2L, 2L]
+    attn = to_model_mask(mask, model.config._attn_implementation, model.dtype)
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits  # [B, 2L, V]
+    return logits[:, :length] if xt_first else logits[:, length:]
+
+
+def student_from_causal(causal_model, *, block_size: int, mask_token_id: int,
+                        attn_implementation: str = "sdpa") -> A2DQwen3LMHeadModel:
+    """Convert a trained Qwen3 AR model into a BD3LM student (same weights, new model type).
+
+    This is what dllm's a2d conversion does to Qwen/Qwen3-0.6B before BD3LM SFT.
+    """
+    cfg_dict = causal_model.config.to_dict()
+    for key in ("model_type", "architectures", "transformers_version", "auto_map"):
+        cfg_dict.pop(key, None)
+    cfg = A2DQwen3Config(block_size=block_size, mask_token_id=mask_token_id, **cfg_dict)
+    cfg._attn_implementation = attn_implementation
+    student = A2DQwen3LMHeadModel(cfg)
+    missing, unexpected = student.load_state_dict(causal_model.state_dict(), strict=False)
+    if [k for k in missing if "lm_head" not in k] or unexpected:
+        raise ValueError(f"AR → BD3LM conversion: missing {missing}, unexpected {unexpected}")
+    return student

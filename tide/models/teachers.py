@@ -1,0 +1,72 @@
+"""Teacher adapters: one interface over two very different diffusion teachers.
+
+``Teacher.logits(...)`` returns logits over the teacher's *own* vocabulary for the
+teacher's *own* token positions; mapping to the student (shared-vocab slice, token
+pairing, chunk alignment) is the objective's job (tide/distill/objective.py).
+
+- Pipeline A, LLaDA2.0-mini-like: one sequence, full bidirectional attention that only
+  blocks padding, its own mask id (method.md §1.4).
+- Pipeline B, WeDLM-like: run as a BD3LM over [x_0 ; x_t] with the block mask overriding
+  the model's causal mask, logits from the x_t half (method.md §1.4).
+
+Teachers are frozen, eval mode, no gradients, reduced precision on GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tide.models.masks import bidirectional_mask, to_model_mask
+from tide.models.student import bd3lm_logits
+
+
+@dataclass
+class Teacher:
+    """A frozen diffusion teacher with its own tokenizer ids."""
+
+    model: torch.nn.Module
+    kind: str  # "bidirectional" (pipeline A) | "bd3lm" (pipeline B)
+    mask_token_id: int
+    block_size: int = 32
+    concat_order: str = "x0_xt"  # pipeline B only: "x0_xt" (authors) | "xt_x0" (ablation)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("bidirectional", "bd3lm"):
+            raise ValueError(f"teacher kind: expected 'bidirectional' or 'bd3lm', found {self.kind!r}")
+        if self.concat_order not in ("x0_xt", "xt_x0"):
+            raise ValueError(f"concat_order: expected 'x0_xt' or 'xt_x0', found {self.concat_order!r}")
+        self.model.eval().requires_grad_(False)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.config.vocab_size
+
+    @torch.no_grad()
+    def logits(self, noised: torch.Tensor, clean: torch.Tensor | None = None,
+               key_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher logits [B, L_t, V_t] for the noised teacher sequence (fp32, no grad)."""
+        out = diffusion_logits(self.model, self.kind, noised, clean, key_valid,
+                               block_size=self.block_size, concat_order=self.concat_order)
+        return out.float()  # loss maths in fp32 (method.md §3)
+
+
+def diffusion_logits(model, kind: str, noised: torch.Tensor, clean: torch.Tensor | None,
+                     key_valid: torch.Tensor | None, *, block_size: int,
+                     concat_order: str = "x0_xt") -> torch.Tensor:
+    """Forward of a diffusion teacher (also used to train the tiny ones, with grad).
+
+    ``bidirectional`` needs only ``noised`` (masked chunks already replaced by its mask id);
+    ``bd3lm`` also needs ``clean`` x_0 for the [x_0 ; x_t] layout. Returns [B, L, V].
+    """
+    if key_valid is None:
+        key_valid = torch.ones_like(noised, dtype=torch.bool)
+    if kind == "bidirectional":
+        mask = bidirectional_mask(key_valid)  # [B, 1, L, L]
+        attn = to_model_mask(mask, model.config._attn_implementation, model.dtype)
+        return model(input_ids=noised, attention_mask=attn).logits
+    if clean is None:
+        raise ValueError("a bd3lm teacher needs the clean sequence x_0")
+    return bd3lm_logits(model, noised, clean, block_size,
+                        xt_first=concat_order == "xt_x0", key_valid=key_valid)

@@ -1,0 +1,94 @@
+"""Every result path of the workflow, computed in one place.
+
+Snakemake rules and the ``tide`` CLI both use these functions, so a path never drifts
+between the wiring and the code. ``root`` is the results directory (default ``results``).
+Resumable training state lives under ``state/`` — beside, not inside, a rule's declared
+outputs — so Snakemake's cleanup of a failed job never deletes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path("results")
+TEACHER_TOKENIZER = {"A": "teacher_a", "B": "teacher_b"}
+
+
+def _r(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else ROOT
+
+
+def corpus(split: str, root=None) -> Path:
+    return _r(root) / "data" / "corpus" / f"{split}.jsonl"
+
+
+def tokenizers_dir(root=None) -> Path:
+    return _r(root) / "data" / "tokenizers"
+
+
+def tokenizer(name: str, root=None) -> Path:
+    """name: student | teacher_a | teacher_b."""
+    return tokenizers_dir(root) / name
+
+
+def tokenizers_summary(root=None) -> Path:
+    return tokenizers_dir(root) / "tokenizers.json"
+
+
+def dataset(kind: str, split: str, root=None) -> Path:
+    """kind: sft (student only) | A | B (distillation pipelines)."""
+    return _r(root) / "data" / kind / split
+
+
+def eval_data(benchmark: str, root=None) -> Path:
+    return _r(root) / "data" / "eval" / f"{benchmark}.jsonl"
+
+
+def model(name: str, root=None) -> Path:
+    """name: ar | bd3lm | teacher_A | teacher_B."""
+    return _r(root) / "models" / name
+
+
+def model_metrics(name: str, root=None) -> Path:
+    return _r(root) / "models" / f"{name}.json"
+
+
+def run_dir(pipeline: str, run: str, root=None) -> Path:
+    return _r(root) / "runs" / pipeline / run
+
+
+def run_model(pipeline: str, run: str, root=None) -> Path:
+    return run_dir(pipeline, run, root) / "model"
+
+
+def run_summary(pipeline: str, run: str, root=None) -> Path:
+    return run_dir(pipeline, run, root) / "run.json"
+
+
+def run_log(pipeline: str, run: str, root=None) -> Path:
+    return run_dir(pipeline, run, root) / "metrics.jsonl"
+
+
+def state_dir(kind: str, name: str, root=None) -> Path:
+    """Resumable training state (never a declared output)."""
+    return _r(root) / "state" / kind / name
+
+
+def eval_dir(model_id: str, benchmark: str, root=None) -> Path:
+    return _r(root) / "eval" / model_id / benchmark
+
+
+def eval_score(model_id: str, benchmark: str, root=None) -> Path:
+    return eval_dir(model_id, benchmark, root) / "score.json"
+
+
+def scores_csv(root=None) -> Path:
+    return _r(root) / "scores.csv"
+
+
+def log(rule: str, name: str, root=None) -> Path:
+    return _r(root) / "logs" / rule / f"{name}.log"
+
+
+def benchmark_file(rule: str, name: str, root=None) -> Path:
+    return _r(root) / "benchmarks" / rule / f"{name}.tsv"

@@ -1,0 +1,171 @@
+"""The training loop: one readable function, seeded, checkpointed, resumable.
+
+Used for every trained model of the workflow (AR model, BD3LM SFT, tiny teachers,
+distillation runs); only the loss function differs. Determinism on CPU comes from:
+a data order that is a pure function of (seed, step), one ``torch.Generator`` for all
+noise whose state is checkpointed, and a checkpoint that also holds the optimizer and
+LR-scheduler state. A run killed at any point and resumed therefore ends bitwise equal
+to an uninterrupted one.
+
+On SIGUSR1/SIGTERM (SLURM's warning signal before a time limit or preemption) the loop
+finishes the current step, writes a checkpoint and exits with ``PREEMPTED_EXIT_CODE``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+PREEMPTED_EXIT_CODE = 124
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    lr: float
+    batch_size: int
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 42
+    checkpoint_every: int = 50
+    log_every: int = 10
+
+
+class _StopFlag:
+    """Set by SIGUSR1/SIGTERM; the loop checkpoints and exits at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGUSR1, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        log.warning("received signal %d: will checkpoint and exit after this step", signum)
+        self.signal = signum
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
+    """Example indices of a step: a fresh seeded permutation per epoch, pure in (seed, step)."""
+    out, perms = [], {}
+    for g in range(step * batch_size, (step + 1) * batch_size):
+        epoch, pos = divmod(g, n)
+        if epoch not in perms:
+            perms[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+        out.append(int(perms[epoch][pos]))
+    return out
+
+
+def lr_lambda(warmup_steps: int, total: int) -> Callable[[int], float]:
+    """Linear warm-up then cosine decay to 0 (HF ``cosine`` schedule)."""
+
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return f
+
+
+def _save_checkpoint(path: Path, step: int, model, opt, sched, gen) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / "checkpoint.pt.tmp"
+    torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path / "checkpoint.pt")
+    log.info("checkpoint written at step %d to %s", step, path)
+
+
+def _resume(path: Path, model, opt, sched, gen) -> int:
+    ckpt_file = path / "checkpoint.pt"
+    if not ckpt_file.exists():
+        return 0
+    ckpt = torch.load(ckpt_file, weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    gen.set_state(ckpt["generator"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    log.info("resuming from step %d (%s)", ckpt["step"], ckpt_file)
+    return int(ckpt["step"])
+
+
+def _truncate_log(log_path: Path, step: int) -> None:
+    """Keep only log lines up to the resumed step, so the log matches the weights."""
+    if not log_path.exists():
+        return
+    keep = [line for line in log_path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    log_path.write_text("".join(line + "\n" for line in keep))
+
+
+def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
+          loss_fn: Callable[[torch.nn.Module, dict, float, torch.Generator], tuple],
+          settings: TrainSettings, *, state_dir: str | Path, log_path: str | Path,
+          should_stop: Callable[[int], bool] | None = None,
+          stop_after: int | None = None) -> dict:
+    """Train ``model`` in place for ``settings.steps`` steps, resuming from ``state_dir``.
+
+    ``loss_fn(model, batch, progress, generator) -> (loss, logs)`` with progress = step/steps.
+    ``should_stop(step)`` (e.g. a held-out target reached) is asked after each checkpoint
+    interval; ``stop_after`` simulates a kill (tests). Returns a summary dict.
+    """
+    state_dir, log_path = Path(state_dir), Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.seed)
+    gen = torch.Generator().manual_seed(settings.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.999),
+                            eps=1e-8, weight_decay=0.0)
+    warmup = int(settings.warmup_ratio * settings.steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup, settings.steps))
+    start = _resume(state_dir, model, opt, sched, gen)
+    _truncate_log(log_path, start)
+    flag = _StopFlag()
+    flag.install()
+    model.train()
+    t0, step, n = time.time(), start, len(rows)
+    with open(log_path, "a") as logf:
+        while step < settings.steps:
+            batch = collate_fn([rows[i] for i in batch_indices(step, settings.batch_size, n,
+                                                               settings.seed)])
+            loss, logs = loss_fn(model, batch, step / settings.steps, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            record = {"step": step, "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
+                      **logs}
+            logf.write(json.dumps(record) + "\n")
+            logf.flush()
+            if step % settings.log_every == 0 or step == settings.steps:
+                log.info("step %d/%d loss %.4f", step, settings.steps, logs.get("loss", float(loss)))
+            boundary = step % settings.checkpoint_every == 0
+            if boundary or flag.signal is not None or step == stop_after:
+                _save_checkpoint(state_dir, step, model, opt, sched, gen)
+            if flag.signal is not None:
+                raise SystemExit(PREEMPTED_EXIT_CODE)
+            if step == stop_after:
+                return {"steps": step, "stopped": "stop_after"}
+            if boundary and should_stop is not None and should_stop(step):
+                log.info("stop criterion met at step %d", step)
+                break
+    if step % settings.checkpoint_every != 0:  # not already written at the boundary
+        _save_checkpoint(state_dir, step, model, opt, sched, gen)
+    model.eval()
+    return {"steps": step, "resumed_from": start, "wall_s": round(time.time() - t0, 2)}

@@ -1,0 +1,70 @@
+# Config validation, wildcard constraints, and the helpers rules share.
+# Paths come from tide.paths only; resources from the config's `resources` section.
+import json
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)
+
+from tide import paths
+from tide.config import validate_dict, COLUMN_LABELS
+from tide.io import atomic_write_text
+import yaml
+
+CFG = validate_dict(config, source=CONFIGFILE)  # stops here, before any job, on bad config
+
+# The CLI reads the resolved config (file + any --config overrides), written only on change.
+RESOLVED = "results/config.resolved.yaml"
+_text = yaml.safe_dump(CFG.raw, sort_keys=True)
+if not os.path.exists(RESOLVED) or open(RESOLVED).read() != _text:
+    atomic_write_text(RESOLVED, _text)
+
+TIDE = f"tide --config {RESOLVED}"
+RUNS = CFG.runs()
+MODEL_IDS = ["ar", "bd3lm"] + [r.model_id for r in RUNS]
+BENCHMARKS = CFG["eval"]["benchmarks"]
+TINY = CFG["data"]["source"] == "tiny"
+
+
+wildcard_constraints:
+    pipeline="A|B",
+    run="|".join(sorted({r.name for r in RUNS})) or "none",
+    model_id="|".join(MODEL_IDS),
+    benchmark="|".join(BENCHMARKS),
+    kind="sft|sft_teacher_a|sft_teacher_b|A|B",
+    split="train|heldout",
+
+
+def res(rule_name):
+    """Resources of a rule from the config (threads separately, via `threads:`)."""
+    r = CFG.resources(rule_name)
+    out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"]}
+    if r.get("gpus"):
+        out["gpu"] = r["gpus"]
+        out["tasks"] = r.get("tasks", 1)
+    if r.get("nodes"):
+        out["nodes"] = r["nodes"]
+    return out
+
+
+def threads(rule_name):
+    return CFG.resources(rule_name)["threads"]
+
+
+def model_input(model_id):
+    """The pointer file of a model to evaluate."""
+    if model_id in ("ar", "bd3lm"):
+        return str(paths.model_metrics(model_id))
+    pipeline, run = model_id.split("_", 1)
+    return str(paths.run_summary(pipeline, run))
+
+
+def run_params(pipeline, run):
+    """What a run depends on: changing it re-runs this run only (params rerun trigger)."""
+    return json.dumps(CFG.run(pipeline, run).as_dict(), sort_keys=True)
+
+
+def all_targets():
+    targets = [str(paths.scores_csv()), "reports/main_table.md", "reports/lambda_heatmap.png"]
+    targets += [str(paths.eval_score(m, b)) for m in MODEL_IDS for b in BENCHMARKS]
+    return targets

@@ -1,0 +1,63 @@
+# Stage 2: AR model -> BD3LM SFT student; the two teachers (trained on the tiny path).
+
+
+rule train_ar:
+    input:
+        sft=paths.dataset("sft", "train"),
+    output:
+        paths.model_metrics("ar"),
+    params:
+        spec=json.dumps(CFG["models"]["ar"], sort_keys=True),
+    log:
+        paths.log("train_ar", "ar"),
+    benchmark:
+        paths.benchmark_file("train_ar", "ar")
+    threads: threads("train_ar")
+    resources:
+        **res("train_ar"),
+    shell:
+        "OMP_NUM_THREADS={threads} {TIDE} train-ar > {log} 2>&1"
+
+
+rule sft_student:
+    input:
+        ar=paths.model_metrics("ar"),
+        sft=paths.dataset("sft", "train"),
+        heldout=paths.dataset("sft", "heldout"),
+    output:
+        paths.model_metrics("bd3lm"),
+    params:
+        spec=json.dumps(CFG["models"]["student"], sort_keys=True),
+    log:
+        paths.log("sft_student", "bd3lm"),
+    benchmark:
+        paths.benchmark_file("sft_student", "bd3lm")
+    threads: threads("sft_student")
+    resources:
+        **res("sft_student"),
+    shell:
+        "OMP_NUM_THREADS={threads} {TIDE} sft > {log} 2>&1"
+
+
+def teacher_data(wildcards):
+    kind = "sft_teacher_a" if wildcards.pipeline == "A" else "sft_teacher_b"
+    return [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
+
+
+rule train_teacher:
+    input:
+        data=teacher_data,
+        student=paths.model_metrics("bd3lm"),
+    output:
+        paths.model_metrics("teacher_{pipeline}"),
+    params:
+        spec=lambda wc: json.dumps(CFG["models"]["teachers"][wc.pipeline], sort_keys=True),
+    log:
+        paths.log("train_teacher", "{pipeline}"),
+    benchmark:
+        paths.benchmark_file("train_teacher", "{pipeline}")
+    threads: threads("train_teacher")
+    resources:
+        **res("train_teacher"),
+    shell:
+        "OMP_NUM_THREADS={threads} {TIDE} train-teacher --pipeline {wildcards.pipeline} > {log} 2>&1"
