@@ -26,11 +26,11 @@ PIPELINE_OBJECTIVES = {
     "A": {"calm", "reverse_calm", "tidal_chunk"},
     "B": {"kl", "reverse_kl", "tidal"},
 }
-#: the paper's main-table column of each (pipeline, objective) baseline/variant
+#: the paper's main-table column of each model id (other runs, e.g. ablations, have none)
 COLUMN_LABELS = {
-    ("B", "kl"): "B_KL", ("B", "tidal"): "B_TIDE-Shared", ("B", "reverse_kl"): "B_TIDE-Cross",
-    ("A", "calm"): "A_CALM", ("A", "tidal_chunk"): "A_TIDE-Shared",
-    ("A", "reverse_calm"): "A_TIDE-Cross",
+    "ar": "AR_Qwen3-0.6B", "bd3lm": "BD3LM",
+    "B_kl": "B_KL", "B_tide_shared": "B_TIDE-Shared", "B_tide_cross": "B_TIDE-Cross",
+    "A_calm": "A_CALM", "A_tide_shared": "A_TIDE-Shared", "A_tide_cross": "A_TIDE-Cross",
 }
 
 

@@ -404,3 +404,88 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
             "student_mask_token_id": ctx.student_mask_id,
             "config_fingerprint": cfg.fingerprint("distill", "models", "data"),
             "provenance": provenance(seed=cfg["seed"])})
+
+
+# ------------------------------------------------------------------ evaluation and report
+
+
+def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
+    """(lm-eval model name, model_args) of a model id: the AR baseline goes through lm-eval's
+    own ``hf`` model, every diffusion student through ours (``tide_bd3lm``)."""
+    if model_id in ("ar", "bd3lm"):
+        path = model_pointer(model_id, root)["path"]
+    else:
+        pipeline, run = model_id.split("_", 1)
+        path = str(paths.run_model(pipeline, run, root))
+    dtype = cfg["dtype"]
+    if model_id == "ar":
+        return "hf", f"pretrained={path},dtype={dtype}"
+    return "tide_bd3lm", (f"pretrained={path},dtype={dtype},"
+                          f"attn_implementation={cfg['attn_implementation']}")
+
+
+def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
+    """lm-eval one model on one benchmark with the paper's protocol (spec §4)."""
+    from tide.eval.run import evaluate as run_eval
+
+    model, model_args = _eval_model(cfg, model_id, root)
+    ev = cfg["eval"]
+    data_files = None
+    if ev["source"] == "tiny":
+        data_files = {"test": str(paths.eval_data(benchmark, root).resolve())}
+    run_eval(model_args, benchmark, paths.eval_dir(model_id, benchmark, root),
+             data_files=data_files, limit=ev.get("limit"), batch_size=ev["batch_size"],
+             model=model, seed=ev["seed"], device=_device(cfg), model_id=model_id)
+
+
+def collect_scores(inputs: list[str], out: str) -> None:
+    """score.json files -> one tidy CSV (model, model_id, benchmark, metric, value, ...)."""
+    import pandas as pd
+
+    from tide.config import COLUMN_LABELS
+    from tide.eval.benchmarks import get as get_benchmark
+
+    rows = []
+    for path in inputs:
+        s = read_json(path)
+        for key in ("model_id", "benchmark", "value"):
+            if key not in s:
+                raise ValueError(f"{path}: field {key!r} missing from score file")
+        rows.append({"model": COLUMN_LABELS.get(s["model_id"], s["model_id"]),
+                     "model_id": s["model_id"],
+                     "benchmark": get_benchmark(s["benchmark"]).display,
+                     "metric": s.get("metric"), "filter": s.get("filter"),
+                     "value": s["value"], "n": s.get("n"), "source": str(path)})
+    from tide.io import atomic_write_text
+
+    atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))
+
+
+def _empirical_lambda(root=None):
+    """(t, p, λ) logged by the first TIDAL run found, for the heatmap's second panel."""
+    import json
+
+    import pandas as pd
+
+    for log_file in sorted(Path(paths._r(root), "runs").glob("*/*/metrics.jsonl")):
+        pts = [dict(t=d["t"], p=d["p"], lam=d["lambda"])
+               for line in log_file.read_text().splitlines()
+               for d in json.loads(line).get("tidal", [])]
+        if pts:
+            return pd.DataFrame(pts), log_file
+    return None, None
+
+
+def report(cfg: Config, scores: str | None, out: str, root=None) -> None:
+    """Tables and figures from result files only (no GPU, no weights)."""
+    from tide.report.figures import plot_lambda_heatmap
+    from tide.report.tables import write_main_tables
+
+    scores = scores or str(paths.scores_csv(root))
+    write_main_tables(scores, out)
+    d = cfg["distill"]["defaults"]
+    empirical, source = _empirical_lambda(root)
+    if source is not None:
+        log.info("empirical (t, p, λ) from %s", source)
+    plot_lambda_heatmap(Path(out) / "lambda_heatmap.png", l_init=d["l_init"], l_max=d["l_max"],
+                        schedule=d["schedule"], axis_mode="both", empirical=empirical)

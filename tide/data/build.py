@@ -15,14 +15,13 @@ Mirrors the authors' preprocessing (PKU-YuanGroup/TIDE ``examples/a2d/bd3lm/dist
   assistant message in the teacher is paired with the k-th in the student; the teacher is
   cut after its last aligned position and capped at ``teacher_max_length``.
 
-Deviations (both fix mis-located short contents such as an MMLU answer "B"):
-
-* A: the authors locate each content with ``str.find`` from the start of the whole text,
-  so a short content can match inside an earlier message; we search sequentially, each
-  message after the previous one (as their pipeline-B code does).
-* B: the authors' sequential search skips the non-assistant messages *without* moving
-  the cursor past them, so "B" matched the option list of the user turn; we move the
-  cursor past every message and align only the assistant ones.
+Deviation (documented): where each message content sits in a templated text.  The authors
+use ``str.find`` (A: from the start of the text; B: sequentially, but not moving past
+non-assistant turns), so a short content such as an MMLU answer "A" or "B" is found inside
+the option list of the prompt or inside a role header ("ASSISTANT").  We locate message k
+by rendering the same conversation with its content replaced by a sentinel (the template
+decides where the content goes), check that the real text has the content there, and
+fall back to a sequential search after the previous message only when that check fails.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ PIPELINE_COLUMNS = {
     "B": ("input_ids", "labels", "teacher_input_ids", "align_student", "align_teacher",
           "prompt_len"),
 }
-SFT_COLUMNS = ("input_ids", "labels", "prompt_len")
 
 
 def as_messages(row: Any, where: str = "row") -> Messages:
@@ -55,7 +53,8 @@ def as_messages(row: Any, where: str = "row") -> Messages:
     return msgs
 
 
-def _features(pipeline: str | None, with_chunks: bool = True):
+def dataset_features(pipeline: str | None, with_chunks: bool = True):
+    """Arrow features of a built dataset: SFT (``pipeline=None``), "A" or "B"."""
     import datasets
 
     ids = datasets.List(datasets.Value("int64"))
@@ -73,7 +72,7 @@ def _features(pipeline: str | None, with_chunks: bool = True):
 def _to_dataset(rows: list[dict], pipeline: str | None, with_chunks: bool = True):
     import datasets
 
-    feats = _features(pipeline, with_chunks)
+    feats = dataset_features(pipeline, with_chunks)
     return datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in feats}, features=feats)
 
 
@@ -86,10 +85,45 @@ def prompt_labels(tok, messages: Messages, ids: list[int]) -> tuple[list[int], i
     return [IGNORE] * prompt_len + ids[prompt_len:], prompt_len
 
 
-def _encode_with_offsets(tok, messages: Messages) -> tuple[str, list[int], list[tuple[int, int]]]:
-    text = render_chat(tok, messages)
-    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    return text, list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+SENTINEL = "\x00tide-content-sentinel\x00"
+
+
+class Encoded:
+    """A templated conversation: text, ids, character offsets, content spans per message."""
+
+    def __init__(self, tok, messages: Messages):
+        self.text = render_chat(tok, messages)
+        enc = tok(self.text, add_special_tokens=False, return_offsets_mapping=True)
+        self.ids = list(enc["input_ids"])
+        self.offsets = [tuple(o) for o in enc["offset_mapping"]]
+        self.spans = locate_contents(tok, messages, self.text)
+
+
+def locate_contents(tok, messages: Messages, text: str) -> list[tuple[int, int] | None]:
+    """Character span of each message content in ``text`` (None: empty or not found).
+
+    Message k is located by rendering the conversation with its content replaced by
+    :data:`SENTINEL`; if the real text does not hold the content at that place (a template
+    that rewrites content), the first occurrence after the previous message is used.
+    """
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for k, m in enumerate(messages):
+        content = m["content"]
+        if not content:
+            spans.append(None)
+            continue
+        probe = [*messages[:k], {**m, "content": SENTINEL}, *messages[k + 1:]]
+        start = render_chat(tok, probe).find(SENTINEL)
+        if start < cursor or text[start:start + len(content)] != content:
+            start = text.find(content, cursor)
+        if start < 0:
+            log.debug("message %d: content not found verbatim in the templated text", k)
+            spans.append(None)
+            continue
+        spans.append((start, start + len(content)))
+        cursor = start + len(content)
+    return spans
 
 
 def _covering_span(offsets, c0: int, c1: int) -> tuple[int, int] | None:
@@ -98,28 +132,22 @@ def _covering_span(offsets, c0: int, c1: int) -> tuple[int, int] | None:
     return (idx[0], idx[-1] + 1) if idx else None
 
 
-def content_ranges(messages: Messages, s_text: str, s_ids: list[int], s_offsets,
-                   t_text: str, t_ids: list[int], t_offsets, student_tok, teacher_tok
+def content_ranges(messages: Messages, s: Encoded, t: Encoded, student_tok, teacher_tok
                    ) -> list[list[int]]:
     """Per message content ``[t_start, t_end, s_start, s_end]`` of equal decoded text."""
-    ranges, s_cur, t_cur = [], 0, 0
-    for m in messages:
-        content = m["content"]
-        if not content or not content.strip():
+    ranges = []
+    for m, s_chars, t_chars in zip(messages, s.spans, t.spans):
+        if s_chars is None or t_chars is None or not m["content"].strip():
             continue
-        cs, ct = s_text.find(content, s_cur), t_text.find(content, t_cur)
-        if cs < 0 or ct < 0:
-            log.debug("content not found verbatim in a templated text; range skipped")
-            continue
-        s_cur, t_cur = cs + len(content), ct + len(content)
-        s_span = _covering_span(s_offsets, cs, s_cur)
-        t_span = _covering_span(t_offsets, ct, t_cur)
+        s_span, t_span = _covering_span(s.offsets, *s_chars), _covering_span(t.offsets, *t_chars)
         if s_span is None or t_span is None:
             continue
-        s_dec = student_tok.decode(s_ids[s_span[0]:s_span[1]], skip_special_tokens=False)
-        t_dec = teacher_tok.decode(t_ids[t_span[0]:t_span[1]], skip_special_tokens=False)
+        s_dec = student_tok.decode(s.ids[s_span[0]:s_span[1]], skip_special_tokens=False)
+        t_dec = teacher_tok.decode(t.ids[t_span[0]:t_span[1]], skip_special_tokens=False)
         if s_dec.strip() == t_dec.strip():  # the authors' check
             ranges.append([t_span[0], t_span[1], s_span[0], s_span[1]])
+        else:
+            log.debug("content spans decode differently (%r vs %r); range dropped", s_dec, t_dec)
     return ranges
 
 
@@ -154,16 +182,14 @@ def add_chunks(row: dict, student_tok, teacher_tok, teacher_max_length: int | No
 
 def authors_row_a(messages: Messages, student_tok, teacher_tok, max_length: int) -> dict | None:
     """The authors' pipeline-A row (no ``chunks``, full teacher), or None if prompt >= max."""
-    s_text, s_ids, s_off = _encode_with_offsets(student_tok, messages)
-    t_text, t_ids, t_off = _encode_with_offsets(teacher_tok, messages)
-    labels, prompt_len = prompt_labels(student_tok, messages, s_ids)
+    s, t = Encoded(student_tok, messages), Encoded(teacher_tok, messages)
+    labels, prompt_len = prompt_labels(student_tok, messages, s.ids)
     if prompt_len >= max_length:
         return None
-    t_labels, _ = prompt_labels(teacher_tok, messages, t_ids)
-    ranges = content_ranges(messages, s_text, s_ids, s_off, t_text, t_ids, t_off,
-                            student_tok, teacher_tok)
-    return {"input_ids": s_ids[:max_length], "labels": labels[:max_length],
-            "teacher_input_ids": t_ids, "teacher_labels": t_labels, "ranges": ranges,
+    t_labels, _ = prompt_labels(teacher_tok, messages, t.ids)
+    return {"input_ids": s.ids[:max_length], "labels": labels[:max_length],
+            "teacher_input_ids": t.ids, "teacher_labels": t_labels,
+            "ranges": content_ranges(messages, s, t, student_tok, teacher_tok),
             "prompt_len": prompt_len}
 
 
@@ -182,22 +208,14 @@ def _inner_tokens(offsets, c0: int, c1: int) -> list[int]:
     return [i for i, (a, b) in enumerate(offsets) if a >= c0 and b <= c1 and a < b]
 
 
-def align_assistant_tokens(messages: Messages, s_text, s_off, t_text, t_off
+def align_assistant_tokens(messages: Messages, s: Encoded, t: Encoded
                            ) -> tuple[list[int], list[int]]:
     """Pair the k-th assistant-content token of the student with the teacher's k-th."""
-    align_s, align_t, s_cur, t_cur = [], [], 0, 0
-    for m in messages:
-        content = m["content"]
-        if not content:
+    align_s, align_t = [], []
+    for m, s_chars, t_chars in zip(messages, s.spans, t.spans):
+        if m["role"] != "assistant" or s_chars is None or t_chars is None:
             continue
-        cs, ct = s_text.find(content, s_cur), t_text.find(content, t_cur)
-        if cs < 0 or ct < 0:
-            continue
-        # every message moves the cursors, so an answer "B" is not found inside the prompt
-        s_cur, t_cur = cs + len(content), ct + len(content)
-        if m["role"] != "assistant":
-            continue
-        s_tok, t_tok = _inner_tokens(s_off, cs, s_cur), _inner_tokens(t_off, ct, t_cur)
+        s_tok, t_tok = _inner_tokens(s.offsets, *s_chars), _inner_tokens(t.offsets, *t_chars)
         n = min(len(s_tok), len(t_tok))
         align_s += s_tok[:n]
         align_t += t_tok[:n]
@@ -207,24 +225,24 @@ def align_assistant_tokens(messages: Messages, s_text, s_off, t_text, t_off
 def authors_row_b(messages: Messages, student_tok, teacher_tok, max_length: int,
                   where: str = "row") -> dict | None:
     """The authors' pipeline-B row (teacher cut after its last aligned token), or None."""
-    s_text, s_ids, s_off = _encode_with_offsets(student_tok, messages)
-    t_text, t_ids, t_off = _encode_with_offsets(teacher_tok, messages)
-    labels, prompt_len = prompt_labels(student_tok, messages, s_ids)
+    s, t = Encoded(student_tok, messages), Encoded(teacher_tok, messages)
+    labels, prompt_len = prompt_labels(student_tok, messages, s.ids)
     if prompt_len >= max_length:
         return None
-    align_s, align_t = align_assistant_tokens(messages, s_text, s_off, t_text, t_off)
-    bad = [(s, t) for s, t in zip(align_s, align_t) if s_ids[s] != t_ids[t]]
+    align_s, align_t = align_assistant_tokens(messages, s, t)
+    s_ids, t_ids = s.ids, t.ids
+    bad = [(i, j) for i, j in zip(align_s, align_t) if s_ids[i] != t_ids[j]]
     if bad:
         raise ValueError(f"{where}: pipeline B expects equal token ids at aligned positions "
                          f"(shared tokenizer), found {len(bad)} mismatches, first "
                          f"student[{bad[0][0]}]={s_ids[bad[0][0]]} vs "
                          f"teacher[{bad[0][1]}]={t_ids[bad[0][1]]}")
-    pairs = [(s, t) for s, t in zip(align_s, align_t) if s < max_length]
+    pairs = [(i, j) for i, j in zip(align_s, align_t) if i < max_length]
     if pairs:
-        t_ids = t_ids[: max(t for _, t in pairs) + 1]
+        t_ids = t_ids[: max(j for _, j in pairs) + 1]
     return {"input_ids": s_ids[:max_length], "labels": labels[:max_length],
-            "teacher_input_ids": t_ids, "align_student": [s for s, _ in pairs],
-            "align_teacher": [t for _, t in pairs], "prompt_len": prompt_len}
+            "teacher_input_ids": t_ids, "align_student": [i for i, _ in pairs],
+            "align_teacher": [j for _, j in pairs], "prompt_len": prompt_len}
 
 
 def cap_teacher_b(row: dict, teacher_max_length: int | None) -> dict:

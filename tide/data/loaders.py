@@ -70,7 +70,7 @@ def _load_any(path: str, name: str | None, split: str):
     return datasets.load_dataset(path, name, split=split)
 
 
-def _python_only(ds, where: str):
+def _python_only(ds):
     lang_col = next((c for c in LANG_COLUMNS if c in ds.column_names), None)
     if lang_col is not None:
         return ds.filter(lambda r: str(r[lang_col]).lower() == "python")
@@ -107,7 +107,7 @@ def load_sft_source(source: dict[str, Any]):
                       where)
     flt = source.get("filter")
     if flt == "python":
-        ds = _python_only(ds, where)
+        ds = _python_only(ds)
     elif flt is not None:
         raise ValueError(f"{where}: field 'filter': expected None or 'python', found {flt!r}")
     if source.get("limit") is not None:
@@ -163,9 +163,9 @@ def load_pretokenized(path_or_id: str, pipeline: str, split: str = "train",
         raise ValueError(f"{where}: pipeline A needs student_tok and teacher_tok to compute "
                          f"'chunks' (column absent), found "
                          f"student_tok={student_tok!r}, teacher_tok={teacher_tok!r}")
-    from tide.data.build import _features
+    from tide.data.build import dataset_features
 
-    feats = _features("A")
+    feats = dataset_features("A")
     extra = {c: f for c, f in ds.features.items() if c not in feats}
     return ds.map(lambda r: add_chunks(r, student_tok, teacher_tok, teacher_max_length),
                   features=type(feats)({**feats, **extra}), desc="chunk alignment")

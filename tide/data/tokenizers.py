@@ -80,6 +80,7 @@ TEACHER_B_TEMPLATE = (
     "{%- endif -%}\n"
 )
 
+#: directory names under the tokenizer output dir
 NAMES = ("student", "teacher_a", "teacher_b")
 
 

@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from tide import paths
-from tide.config import validate_dict, COLUMN_LABELS
+from tide.config import validate_dict
 from tide.io import atomic_write_text
 import yaml
 

@@ -1,0 +1,41 @@
+# One-command entry points. `make demo` and `make test` include the set-up.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+JOBS ?= 2
+SNAKEMAKE := $(BIN)/snakemake
+export HF_HUB_OFFLINE=1
+export HF_DATASETS_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export TOKENIZERS_PARALLELISM=false
+
+.PHONY: setup demo test test-fast dryrun-paper clean
+
+# Idempotent: re-running only installs what is missing. torch first, with its exact pin,
+# so nothing later resolves a multi-GB CUDA build.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: envs/torch.txt envs/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -r envs/torch.txt
+	$(BIN)/pip install -q -r envs/requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia'; then echo "error: a CUDA build was pulled in"; exit 1; fi
+	touch $@
+
+# The main job: the whole DAG on the embedded tiny default (config/tiny.yaml), local executor.
+demo: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --profile workflow/profiles/local -j $(JOBS) all
+
+# Every test, slow ones included (the full tiny DAG, mutation testing).
+test: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra -m "not slow"
+
+dryrun-paper: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n all --configfile config/paper.yaml
+
+clean:
+	rm -rf results reports/*.md reports/*.csv reports/*.tex reports/*.png reports/*.pdf .snakemake
