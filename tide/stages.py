@@ -228,7 +228,7 @@ def train_ar(cfg: Config, root=None) -> None:
 
     def loss_fn(m, batch, _progress, _gen):
         out = m(input_ids=batch["input_ids"], labels=batch["labels"])
-        return out.loss, {"loss": float(out.loss), "ce": float(out.loss)}
+        return out.loss, {"loss": float(out.loss.detach()), "ce": float(out.loss.detach())}
 
     summary = train(model, _rows("sft", "train", root),
                     _collate_sft(tok, cfg, cfg["data"]["max_length"]), loss_fn,
@@ -247,7 +247,7 @@ def _diffusion_loss(forward, mask_id: int):
         masked = mask_response(labels, t, gen)
         logits = forward(model, x0.masked_fill(masked, mask_id), x0, batch["valid"])
         ce = bd3lm_ce(logits, labels, masked, t, (labels != -100).sum())
-        return ce, {"loss": float(ce), "ce": float(ce)}
+        return ce, {"loss": float(ce.detach()), "ce": float(ce.detach())}
 
     return loss_fn
 

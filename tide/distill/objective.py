@@ -161,7 +161,7 @@ def distill_loss(ctx: DistillContext, batch: dict, progress: float,
     else:
         term = _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generator, logs)
     total = ce + ctx.run.weight * term
-    logs.update(ce=float(ce), distill=float(term), loss=float(total),
+    logs.update(ce=float(ce.detach()), distill=float(term.detach()), loss=float(total.detach()),
                 mask_ratio=float(masked.sum() / (labels != -100).sum().clamp_min(1)))
     return total, logs
 
@@ -174,4 +174,4 @@ def sft_loss(model, batch: dict, mask_id: int, block_size: int,
     masked = mask_response(labels, t, generator)
     logits = bd3lm_logits(model, x0.masked_fill(masked, mask_id), x0, block_size)
     ce = bd3lm_ce(logits, labels, masked, t, (labels != -100).sum())
-    return ce, {"ce": float(ce), "loss": float(ce)}
+    return ce, {"ce": float(ce.detach()), "loss": float(ce.detach())}

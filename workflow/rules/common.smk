@@ -51,6 +51,15 @@ def threads(rule_name):
     return CFG.resources(rule_name)["threads"]
 
 
+def trained(name):
+    """Whether a model is trained in the workflow (else it is loaded from its hub id)."""
+    if name == "ar":
+        return CFG["models"]["ar"]["init"] == "train"
+    if name == "bd3lm":
+        return CFG["models"]["student"]["init"] == "convert_ar"
+    return CFG["models"]["teachers"][name.split("_")[1]]["init"] == "train"
+
+
 def model_input(model_id):
     """The pointer file of a model to evaluate."""
     if model_id in ("ar", "bd3lm"):

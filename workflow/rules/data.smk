@@ -20,7 +20,7 @@ rule corpus:
 
 rule tokenizers:
     input:
-        rules.corpus.output.train,
+        [str(paths.corpus("train"))] if TINY else [],
     output:
         summary=paths.tokenizers_summary(),
         dirs=[directory(paths.tokenizer(n)) for n in ("student", "teacher_a", "teacher_b")]
@@ -39,10 +39,15 @@ rule tokenizers:
         "OMP_NUM_THREADS={threads} {TIDE} tokenizers > {log} 2>&1"
 
 
+def dataset_inputs(wildcards):
+    pretok = wildcards.kind in ("A", "B") and CFG["data"]["source"] == "pretokenized"
+    corpus = [] if pretok else [str(paths.corpus(wildcards.split))]
+    return corpus + [str(paths.tokenizers_summary())]
+
+
 rule dataset:
     input:
-        corpus=paths.corpus("{split}"),
-        tokenizers=paths.tokenizers_summary(),
+        dataset_inputs,
     output:
         directory(paths.dataset("{kind}", "{split}")),
     params:

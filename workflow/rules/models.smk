@@ -3,7 +3,7 @@
 
 rule train_ar:
     input:
-        sft=paths.dataset("sft", "train"),
+        lambda wc: [str(paths.dataset("sft", "train"))] if trained("ar") else [],
     output:
         paths.model_metrics("ar"),
     params:
@@ -21,9 +21,12 @@ rule train_ar:
 
 rule sft_student:
     input:
-        ar=paths.model_metrics("ar"),
-        sft=paths.dataset("sft", "train"),
-        heldout=paths.dataset("sft", "heldout"),
+        lambda wc: (
+            [str(paths.model_metrics("ar"))]
+            + [str(paths.dataset("sft", s)) for s in ("train", "heldout")]
+            if trained("bd3lm")
+            else []
+        ),
     output:
         paths.model_metrics("bd3lm"),
     params:
@@ -39,15 +42,17 @@ rule sft_student:
         "OMP_NUM_THREADS={threads} {TIDE} sft > {log} 2>&1"
 
 
-def teacher_data(wildcards):
+def teacher_inputs(wildcards):
+    if not trained(f"teacher_{wildcards.pipeline}"):
+        return []
     kind = "sft_teacher_a" if wildcards.pipeline == "A" else "sft_teacher_b"
-    return [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
+    data = [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
+    return data + [str(paths.model_metrics("bd3lm"))]
 
 
 rule train_teacher:
     input:
-        data=teacher_data,
-        student=paths.model_metrics("bd3lm"),
+        teacher_inputs,
     output:
         paths.model_metrics("teacher_{pipeline}"),
     params:

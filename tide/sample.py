@@ -1,0 +1,249 @@
+"""Block-diffusion sampler of the BD3LM student (student_and_eval.md §2, dllm ``BD3LMSampler``).
+
+Prompts are left-padded to a multiple of the block size B, then the answer is generated one
+block of B mask tokens at a time. Inside a block, each denoising step predicts every still
+masked slot and commits the most confident ones; committed tokens are never remasked.
+
+Rows never interact: each row has its own left padding (pads are neither queries nor keys),
+its own position ids (number of non-pad tokens before a position) and its own commits, so a
+row's tokens do not depend on the batch it is in (tests/test_sampler.py).
+
+Every denoising forward goes through :func:`block_logits` with a :class:`BlockContext`
+prepared once per block by :func:`prepare_block`. This implementation recomputes the whole
+sequence at each step; a KV-cached path (§2.3b/e: prefix run once per block, block tokens
+against a copy of the cache) replaces exactly these two functions.
+
+Imports only torch and transformers (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from tide.models.masks import block_causal_mask, to_model_mask
+
+log = logging.getLogger(__name__)
+
+REMASKING = ("low_confidence", "random")
+
+
+@dataclass
+class SamplerSettings:
+    """Sampler knobs; defaults are dllm's (§2), the eval protocol overrides them (§4)."""
+
+    max_new_tokens: int = 128
+    steps: int = 128  # total budget over all blocks, not per block (§2.2)
+    block_size: int = 32
+    temperature: float = 0.0
+    remasking: str = "low_confidence"
+    cfg_scale: float = 0.0
+    stop_on_eos: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "steps", "block_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"SamplerSettings.{name}: expected a positive int, found {value!r}")
+        if self.remasking not in REMASKING:
+            raise ValueError(f"SamplerSettings.remasking: expected one of {REMASKING}, "
+                             f"found {self.remasking!r}")
+        if not self.temperature >= 0:
+            raise ValueError(f"SamplerSettings.temperature: expected >= 0, found {self.temperature!r}")
+        if self.cfg_scale != 0:
+            raise NotImplementedError(
+                f"SamplerSettings.cfg_scale: only 0 is supported (the protocol of §4), "
+                f"found {self.cfg_scale!r}")
+
+
+def _reverse_mask_prob(s: float, t: float) -> float:
+    """Linear schedule α(t) = 1 − t: P(still masked at s | masked at t) = (1−α(s))/(1−α(t)).
+
+    Computed in float32 like dllm's ``LinearAlphaScheduler.reverse_mask_prob`` so the rounded
+    counts match it bit for bit.
+    """
+    s32 = torch.tensor(s, dtype=torch.float32)
+    t32 = torch.tensor(t, dtype=torch.float32)
+    return ((1 - (1 - s32)) / (1 - (1 - t32))).item()
+
+
+def num_transfer_tokens(masked: int, steps: int) -> list[int]:
+    """Tokens to commit at each step of a block (§2.3d, dllm ``get_num_transfer_tokens``).
+
+    Step j of S commits k_j = round(r·(1 − s/t)) with r the number still masked,
+    t = (S−j)/S and s = t − 1/S (round half to even, as ``torch.round``); zero entries are
+    dropped, so the list may be shorter than ``steps``. It sums to ``masked``; S = masked
+    gives one token per step.
+    """
+    if masked < 0 or steps < 1:
+        raise ValueError(f"num_transfer_tokens: expected masked >= 0 and steps >= 1, "
+                         f"found masked={masked}, steps={steps}")
+    remaining, out = masked, []
+    for j in range(steps):
+        if remaining == 0:
+            break
+        t, s = (steps - j) / steps, (steps - 1 - j) / steps
+        expected = torch.tensor(remaining, dtype=torch.float64) * (1 - _reverse_mask_prob(s, t))
+        k = min(int(torch.round(expected).item()), remaining)
+        remaining -= k
+        if k > 0:
+            out.append(k)
+    return out
+
+
+@dataclass
+class BlockContext:
+    """Everything a denoising forward of one block needs (built once per block).
+
+    ``prefix`` [N, P] holds the (left-padded) prompt and the finished blocks; ``attention_mask``
+    and ``position_ids`` cover prefix + block. A cached implementation keeps the prefix KV here.
+    """
+
+    prefix: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    block_len: int
+
+
+def left_pad(prompts: list[list[int]], pad_id: int, block_size: int,
+             device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad to P′ = ⌈P_max/B⌉·B (§2.1). Returns ids [N, P′] and validity [N, P′] (False = pad)."""
+    width = math.ceil(max(len(p) for p in prompts) / block_size) * block_size
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
+    valid = torch.zeros((len(prompts), width), dtype=torch.bool, device=device)
+    for i, p in enumerate(prompts):
+        if p:
+            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long, device=device)
+            valid[i, width - len(p):] = True
+    return ids, valid
+
+
+def prepare_block(model, prefix: torch.Tensor, prefix_valid: torch.Tensor, block_len: int,
+                  block_size: int) -> BlockContext:
+    """Mask and position ids for prefix + one block of ``block_len`` tokens (§2.3a).
+
+    Physical block id = index div B; allowed(q, k) ⇔ bid(k) ≤ bid(q), pads neither queries
+    nor keys; position id = number of non-pad tokens before the position (pads: 0).
+    """
+    n_rows, width = prefix.shape
+    valid = torch.cat([prefix_valid, prefix_valid.new_ones(n_rows, block_len)], dim=1)  # [N, L]
+    block_ids = (torch.arange(width + block_len, device=prefix.device) // block_size)
+    block_ids = block_ids[None].expand(n_rows, -1)  # [N, L]
+    mask = block_causal_mask(block_ids, valid)  # [N, 1, L, L] bool
+    attn = to_model_mask(mask, model.config._attn_implementation, model.dtype)
+    positions = (torch.cumsum(valid.long(), dim=1) - 1).clamp(min=0) * valid.long()  # [N, L]
+    return BlockContext(prefix=prefix, attention_mask=attn, position_ids=positions,
+                        block_len=block_len)
+
+
+def block_logits(model, ctx: BlockContext, block: torch.Tensor) -> torch.Tensor:
+    """One denoising forward (§2.3e): logits [N, n, V] of the ``block`` [N, n] tokens.
+
+    The single place the sampler calls the model; this version recomputes the prefix.
+    """
+    ids = torch.cat([ctx.prefix, block], dim=1)
+    out = model(input_ids=ids, attention_mask=ctx.attention_mask,
+                position_ids=ctx.position_ids, use_cache=False)
+    return out.logits[:, -ctx.block_len:]
+
+
+def propose(logits: torch.Tensor, settings: SamplerSettings,
+            generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate tokens and their confidence (§2.3e).
+
+    x̂ = argmax(logits) at T = 0, else argmax(logits + T·Gumbel) in float64. Confidence is
+    softmax(logits)[x̂] (``low_confidence``) or a uniform draw (``random``).
+    """
+    if settings.temperature > 0:
+        u = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
+        gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
+        x0 = torch.argmax(logits.double() + settings.temperature * gumbel, dim=-1)
+    else:
+        x0 = torch.argmax(logits, dim=-1)
+    if settings.remasking == "low_confidence":
+        probs = torch.softmax(logits.float(), dim=-1)
+        conf = torch.gather(probs, -1, x0[..., None]).squeeze(-1)
+    else:
+        conf = torch.rand(x0.shape, device=logits.device, generator=generator)
+    return x0, conf
+
+
+def select_commits(conf: torch.Tensor, still_masked: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean [N, n]: the top-k most confident still-masked slots of each row (§2.3e)."""
+    scores = torch.where(still_masked, conf.float(), torch.full_like(conf, -math.inf, dtype=torch.float))
+    k = min(k, still_masked.shape[1])
+    idx = torch.topk(scores, k, dim=-1).indices  # [N, k]
+    commit = torch.zeros_like(still_masked).scatter_(1, idx, True)
+    return commit & still_masked
+
+
+StepHook = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+
+
+def _denoise_block(model, ctx: BlockContext, block: torch.Tensor, settings: SamplerSettings,
+                   steps: int, generator, on_step: StepHook | None, block_index: int) -> torch.Tensor:
+    """Run the schedule of one block; returns the finished block [N, n]."""
+    still_masked = torch.ones_like(block, dtype=torch.bool)
+    for j, k in enumerate(num_transfer_tokens(block.shape[1], steps)):
+        x0, conf = propose(block_logits(model, ctx, block), settings, generator)
+        commit = select_commits(conf, still_masked, k)
+        block = torch.where(commit, x0, block)
+        still_masked &= ~commit
+        if on_step is not None:
+            on_step(block_index, j, block.clone(), still_masked.clone())
+    if still_masked.any():  # cannot happen: the schedule sums to n
+        raise RuntimeError("sampler: block finished with masked slots left")
+    return block
+
+
+def _trim(generated: torch.Tensor, eos_ids: set[int]) -> list[list[int]]:
+    """Per row: the generated ids cut before the first eos/eot (§2.4)."""
+    rows = []
+    for row in generated.tolist():
+        cut = next((i for i, t in enumerate(row) if t in eos_ids), len(row))
+        rows.append(row[:cut])
+    return rows
+
+
+@torch.no_grad()
+def generate(model, prompts: list[list[int]], settings: SamplerSettings, *, mask_id: int,
+             pad_id: int, eos_ids: set[int], generator: torch.Generator | None = None,
+             on_step: StepHook | None = None) -> list[list[int]]:
+    """Generate an answer for each prompt (token ids, chat template already applied), §2.
+
+    Returns the generated ids per row (after the prompt, cut at the first eos). ``on_step``
+    (block index, step index, block ids [N, n], still-masked [N, n]) observes every step.
+    """
+    if not prompts:
+        return []
+    if not eos_ids:
+        raise ValueError("generate: eos_ids is empty; expected the tokenizer's eos/eot ids")
+    device = next(model.parameters()).device if hasattr(model, "parameters") else "cpu"
+    B = settings.block_size
+    x, valid = left_pad(prompts, pad_id, B, device)
+    prompt_width = x.shape[1]
+    num_blocks = math.ceil(settings.max_new_tokens / B)
+    steps_per_block = math.ceil(settings.steps / num_blocks)
+    eos = torch.tensor(sorted(eos_ids), device=device)
+    done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    for b in range(num_blocks):
+        n = min(B, settings.max_new_tokens - b * B)
+        ctx = prepare_block(model, x, valid, n, B)
+        block = torch.full((len(prompts), n), mask_id, dtype=torch.long, device=device)
+        block = _denoise_block(model, ctx, block, settings, steps_per_block, generator, on_step, b)
+        x = torch.cat([x, block], dim=1)
+        valid = torch.cat([valid, valid.new_ones(len(prompts), n)], dim=1)
+        done |= torch.isin(block, eos).any(dim=1)
+        if settings.stop_on_eos and bool(done.all()):
+            log.debug("sampler: all %d rows hit eos after block %d/%d", len(prompts), b + 1, num_blocks)
+            break
+    return _trim(x[:, prompt_width:], eos_ids)
+
+
+def trim_and_decode(tokenizer, ids: list[int]) -> str:
+    """Decode generated ids skipping special tokens (§2.4; ids already cut at eos)."""
+    return tokenizer.decode(ids, skip_special_tokens=True)
