@@ -5,7 +5,7 @@
 
 Each mutant is a targeted string replacement in a COPY of ``tide/`` (a temp directory;
 the working tree is never touched).  The tests run against the copy are those in
-``tests/test_distill_formulas.py`` whose docstring says ``Catches: <family>``; a mutant
+``TEST_FILES`` whose docstring says ``Catches: <family>``; a mutant
 is killed when pytest fails (exit 1).  A patch that no longer matches the source, a
 mutant with no tagged test, or an unmutated copy that fails is an error (exit 2).
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TEST_FILE = "tests/test_distill_formulas.py"
+TEST_FILES = ("tests/test_distill_formulas.py", "tests/test_train_objective.py")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,12 @@ MUTANTS = [
            "return logits[mask.bool()]", "return logits.flatten(0, 1)"),
     Mutant("score unmasked positions", "compdemo.split_masked_units", "tide/distill/compdemo.py",
            "a = masked & (u.to(masked.device) < rho)", "a = u.to(masked.device) < rho"),
+    Mutant("score unmasked positions", "objective._token_term", "tide/distill/objective.py",
+           "pair_masked = pv & masked[bidx, ps]", "pair_masked = pv.clone()"),
+    Mutant("score unmasked positions", "objective.chunk_consistent_mask",
+           "tide/distill/objective.py",
+           "return masked | grown, chunk_masked, chunk_masked & ~touches_prompt",
+           "return masked | grown, chunk_masked, valid & ~touches_prompt"),
     Mutant("reuse the CompDemo split", "compdemo.split_masked_units (fixed seed)",
            "tide/distill/compdemo.py",
            "generator=generator, device=generator.device)",
@@ -80,14 +86,15 @@ MUTANTS = [
 ]
 
 
-def tagged_tests(test_path: Path) -> dict[str, list[str]]:
-    """family -> test function names whose docstring has ``Catches: family; ...``."""
+def tagged_tests() -> dict[str, list[str]]:
+    """family -> pytest node ids of tests whose docstring has ``Catches: family; ...``."""
     out: dict[str, list[str]] = {}
-    for node in ast.parse(test_path.read_text()).body:
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-            match = re.search(r"Catches:\s*([^\n]+)", ast.get_docstring(node) or "")
-            for family in (match.group(1).split(";") if match else []):
-                out.setdefault(family.strip(), []).append(node.name)
+    for test_file in TEST_FILES:
+        for node in ast.parse((REPO / test_file).read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                match = re.search(r"Catches:\s*([^\n]+)", ast.get_docstring(node) or "")
+                for family in (match.group(1).split(";") if match else []):
+                    out.setdefault(family.strip(), []).append(f"{test_file}::{node.name}")
     return out
 
 
@@ -95,14 +102,14 @@ def make_copy(tmp: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO / "tide", tmp / "tide", ignore=ignore)
     (tmp / "tests").mkdir()
-    shutil.copy2(REPO / TEST_FILE, tmp / TEST_FILE)
+    for test_file in TEST_FILES:
+        shutil.copy2(REPO / test_file, tmp / test_file)
     shutil.copy2(REPO / "pyproject.toml", tmp / "pyproject.toml")  # pytest settings
 
 
 def run_pytest(tmp: Path, tests: list[str]) -> int:
     env = {**os.environ, "PYTHONPATH": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
-    node_ids = [f"{TEST_FILE}::{name}" for name in tests]
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *node_ids]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True).returncode
 
 
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="show mutants and their tests")
     args = parser.parse_args(argv)
-    tags = tagged_tests(REPO / TEST_FILE)
+    tags = tagged_tests()
     if args.list:
         for m in MUTANTS:
             print(f"{m.family:32} {m.where:48} {', '.join(tags.get(m.family, ['(none)']))}")

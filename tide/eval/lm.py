@@ -1,0 +1,234 @@
+"""lm-eval model class for the BD3LM student, registered as ``tide_bd3lm`` (spec §3).
+
+- ``generate_until``: the block-diffusion sampler of §2 (``tide.sample``); only ``until`` of
+  the task's gen_kwargs is used (post-hoc cut), length/steps/block come from model_args,
+  exactly like dllm's harness. Requests run in their given order, in fixed-size batches.
+- ``loglikelihood``: the BD3LM estimator of §3 (not in dllm): x_0 = context+continuation in
+  blocks aligned at 0, exactly c_i continuation tokens masked per Monte-Carlo row
+  (LLaDA's stratified counts), the training [x_t ; x_0] forward, NLL weighted by M/c_i.
+  Each request is scored on its own with a generator seeded from a stable hash of
+  (seed, context, continuation), so results never depend on batch composition or order.
+- ``loglikelihood_rolling`` is not implemented.
+
+Import this module before lm-eval resolves model names; it imports ``lm_eval.models`` first
+so registering does not hide the built-in models (environment notes, pitfall 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict
+
+import lm_eval.models  # noqa: F401  (populate the registry before register_model: pitfall 3)
+import torch
+import torch.nn.functional as F
+from lm_eval.api.model import LM
+from lm_eval.api.registry import register_model
+from tqdm import tqdm
+
+from tide.models.student import bd3lm_logits
+from tide.sample import SamplerSettings, generate, trim_and_decode
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+          "float64": torch.float64}
+EOT_TOKENS = ("<|im_end|>",)  # eot of the Qwen3 chat format, besides the tokenizer's eos
+
+
+def request_seed(seed: int, context: str, continuation: str) -> int:
+    """Stable per-request seed (sha256; Python's hash() is salted per process)."""
+    digest = hashlib.sha256(f"{seed}\x00{context}\x00{continuation}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def stratified_mask_counts(k: int, length: int, rows: int) -> torch.Tensor:
+    """c_i = ((round(k + i·M/b) − 1) mod M) + 1 for i < b (spec §3, LLaDA ``_forward_process``)."""
+    x = torch.round(torch.linspace(float(k), k + (rows - 1) * (length / rows), steps=rows)).long()
+    return ((x - 1) % length) + 1
+
+
+@torch.no_grad()
+def bd3lm_loglikelihood(model, context: list[int], continuation: list[int], *, mask_id: int,
+                        block_size: int, mc_num: int, mc_batch_size: int,
+                        generator: torch.Generator) -> float:
+    """Monte-Carlo estimate of log p(continuation | context) under the BD3LM student (§3).
+
+    Per pass of b = ``mc_batch_size`` rows: k ~ U{1..M}; row i masks exactly c_i random
+    continuation tokens; the pass scores Σ_masked CE · M/c_i per row. Returns −(mean over
+    all ``mc_num`` rows). A one-token continuation is exact, so it runs a single row.
+    """
+    M = len(continuation)
+    if M == 0:
+        raise ValueError("loglikelihood: the continuation encodes to zero tokens")
+    if mc_num % mc_batch_size:
+        raise ValueError(f"loglikelihood: mc_num ({mc_num}) must be a multiple of "
+                         f"mc_batch_size ({mc_batch_size})")
+    device = next(model.parameters()).device
+    x0 = torch.tensor(context + continuation, dtype=torch.long, device=device)[None]  # [1, L]
+    P = len(context)
+    passes, rows = (1, 1) if M == 1 else (mc_num // mc_batch_size, mc_batch_size)
+    total = 0.0
+    for _ in range(passes):
+        k = int(torch.randint(1, M + 1, (), generator=generator))
+        counts = stratified_mask_counts(k, M, rows)  # [b]
+        masked = torch.zeros(rows, x0.shape[1], dtype=torch.bool)
+        for i, c in enumerate(counts.tolist()):
+            masked[i, P + torch.randperm(M, generator=generator)[:c]] = True
+        masked = masked.to(device)
+        x0_b = x0.expand(rows, -1)
+        x_t = torch.where(masked, torch.full_like(x0_b, mask_id), x0_b)
+        logits = bd3lm_logits(model, x_t, x0_b, block_size)  # [b, L, V]
+        ce = F.cross_entropy(logits.float().transpose(1, 2), x0_b, reduction="none")  # [b, L]
+        weight = (M / counts.to(device=device, dtype=torch.float64))[:, None]
+        total += float(((ce.double() * masked) * weight).sum())
+    return -total / (passes * rows)
+
+
+def _int(name: str, value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"tide_bd3lm model_args.{name}: expected an int, found {value!r}") from None
+
+
+@register_model("tide_bd3lm")
+class TideBD3LM(LM):
+    """The BD3LM student behind lm-eval's LM interface (spec §3). kwargs come from model_args."""
+
+    def __init__(self, pretrained: str, max_new_tokens=128, steps=128, block_size=None,
+                 temperature=0.0, cfg_scale=0.0, remasking="low_confidence", batch_size=1,
+                 max_batch_size=None, device="cpu", dtype="float32", attn_implementation="sdpa",
+                 mc_num=128, mc_batch_size=None, seed=1234, tokenizer=None, **unknown):
+        super().__init__()
+        if unknown:
+            raise ValueError(f"tide_bd3lm model_args: unknown keys {sorted(unknown)}; expected "
+                             "pretrained, max_new_tokens, steps, block_size, temperature, "
+                             "cfg_scale, remasking, batch_size, device, dtype, "
+                             "attn_implementation, mc_num, mc_batch_size, seed, tokenizer")
+        from transformers import AutoTokenizer
+
+        from tide.models.build import load_student
+
+        if str(dtype) not in DTYPES:
+            raise ValueError(f"tide_bd3lm model_args.dtype: expected one of {sorted(DTYPES)}, "
+                             f"found {dtype!r}")
+        self.pretrained, self._device = str(pretrained), str(device or "cpu")
+        self.model = load_student(self.pretrained, dtype=DTYPES[str(dtype)],
+                                  attn_implementation=str(attn_implementation),
+                                  device=self._device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer or pretrained))
+        block = self.model.config.block_size if block_size in (None, "") else _int("block_size", block_size)
+        self.settings = SamplerSettings(
+            max_new_tokens=_int("max_new_tokens", max_new_tokens), steps=_int("steps", steps),
+            block_size=block, temperature=float(temperature), remasking=str(remasking),
+            cfg_scale=float(cfg_scale))
+        self.batch_size = _int("batch_size", 1 if batch_size in (None, "") else batch_size)
+        self.mc_num = _int("mc_num", mc_num)
+        self.mc_batch_size = min(self.mc_num, _int("mc_batch_size", mc_batch_size or 8))
+        self.seed = _int("seed", seed)
+        self.attn_implementation, self.dtype_name = str(attn_implementation), str(dtype)
+        self.mask_id = self.model.config.mask_token_id
+        self.pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
+                       else self.tokenizer.eos_token_id)
+        self.eos_ids = self._eos_ids()
+        log.info("tide_bd3lm: %s, sampler %s, batch %d", self.pretrained, self.settings,
+                 self.batch_size)
+
+    # ------------------------------------------------------------ lm-eval plumbing
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id} - {None}
+        vocab = self.tokenizer.get_vocab()
+        ids |= {vocab[t] for t in EOT_TOKENS if t in vocab}
+        if not ids:
+            raise ValueError(f"{self.pretrained}: tokenizer has no eos token and no "
+                             f"{EOT_TOKENS}; the sampler needs one to stop")
+        return ids
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.tokenizer.name_or_path.replace("/", "__")
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        return self.tokenizer.chat_template or ""
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]],
+                            add_generation_prompt: bool = True) -> str:
+        """The student's own template (Qwen3's, thinking off: an empty think block, §1)."""
+        if not self.tokenizer.chat_template:
+            raise ValueError(f"{self.pretrained}: tokenizer has no chat_template; the "
+                             "protocol applies one (spec §4)")
+        return self.tokenizer.apply_chat_template(
+            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt,
+            continue_final_message=not add_generation_prompt, enable_thinking=False)
+
+    def get_model_info(self) -> dict:
+        return {"sampler": asdict(self.settings), "mc_num": self.mc_num,
+                "mc_batch_size": self.mc_batch_size, "seed": self.seed,
+                "attn_implementation": self.attn_implementation, "dtype": self.dtype_name,
+                "pretrained": self.pretrained}
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # ------------------------------------------------------------ requests
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """Sampler of §2 on chat-formatted contexts; cut at ``until`` afterwards (§3)."""
+        out: list[str] = []
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        bar = tqdm(total=len(requests), desc="tide_bd3lm generate", disable=disable_tqdm)
+        for start in range(0, len(requests), self.batch_size):
+            chunk = requests[start:start + self.batch_size]
+            prompts = [self._encode(r.args[0]) for r in chunk]
+            ids = generate(self.model, prompts, self.settings, mask_id=self.mask_id,
+                           pad_id=self.pad_id, eos_ids=self.eos_ids, generator=gen)
+            for req, row in zip(chunk, ids):
+                text = cut_at_stop(trim_and_decode(self.tokenizer, row), _until(req.args[1]))
+                self.cache_hook.add_partial("generate_until", req.args, text)
+                out.append(text)
+            bar.update(len(chunk))
+        bar.close()
+        return out
+
+    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Context/continuation ids as lm-eval's HFLM splits them (trailing spaces move over)."""
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            continuation, context = context[-n_spaces:] + continuation, context[:-n_spaces]
+        whole = self._encode(context + continuation)
+        ctx = self._encode(context)
+        return whole[:len(ctx)], whole[len(ctx):]
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        """BD3LM Monte-Carlo log-likelihood per request (§3); is_greedy is always False."""
+        out = []
+        for req in tqdm(requests, desc="tide_bd3lm loglikelihood", disable=disable_tqdm):
+            context, continuation = req.args
+            ctx, cont = self._encode_pair(context, continuation)
+            gen = torch.Generator(device="cpu").manual_seed(
+                request_seed(self.seed, context, continuation))
+            ll = bd3lm_loglikelihood(self.model, ctx, cont, mask_id=self.mask_id,
+                                     block_size=self.settings.block_size, mc_num=self.mc_num,
+                                     mc_batch_size=self.mc_batch_size, generator=gen)
+            self.cache_hook.add_partial("loglikelihood", req.args, (ll, False))
+            out.append((ll, False))
+        return out
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError(
+            "tide_bd3lm: loglikelihood_rolling (perplexity tasks) is not implemented; the "
+            "protocol (spec §4) uses generative tasks and conditional loglikelihood only")
+
+
+def _until(gen_kwargs) -> list[str]:
+    until = (gen_kwargs or {}).get("until") or []
+    return [until] if isinstance(until, str) else list(until)
+
+
+def cut_at_stop(text: str, until: list[str]) -> str:
+    """Cut ``text`` at the earliest occurrence of any stop string (post hoc, as dllm)."""
+    cut = min((i for i in (text.find(s) for s in until if s) if i >= 0), default=len(text))
+    return text[:cut]
