@@ -295,7 +295,8 @@ def test_stratified_counts():
             c = stratified_mask_counts(k, m, m)
             assert sorted(c.tolist()) == list(range(1, m + 1))  # b = M: every count once
     c = stratified_mask_counts(3, 10, 4)
-    assert c.tolist() == [3, 6, 8, 1]  # round(3 + i·2.5) = 3, 6 (5.5 → 6), 8, 11 → 1
+    assert c.tolist() == [3, 6, 8, 10]  # round(3 + i·2.5), half to even: 5.5 → 6, 10.5 → 10
+    assert stratified_mask_counts(9, 10, 4).tolist() == [9, 2, 4, 6]  # 11.5 → 12 → 2 (mod M)
     assert request_seed(1, "a", "b") == request_seed(1, "a", "b") != request_seed(1, "a", "c")
 
 
@@ -319,10 +320,9 @@ def test_loglikelihood_deterministic_and_batch_invariant(bd3lm):
 
 def test_one_token_loglikelihood_is_exact(bd3lm):
     tok, model = bd3lm.tokenizer, bd3lm.model
-    context = bd3lm.apply_chat_template([{"role": "user", "content": "What is 2 + 2? Answer:"}])
-    cont = "A"
+    context = bd3lm.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}]) + "Answer:"
+    cont = next(c for c in (" A", "A", " 4", "4") if len(bd3lm._encode_pair(context, c)[1]) == 1)
     ctx_ids, cont_ids = bd3lm._encode_pair(context, cont)
-    assert len(cont_ids) == 1
     ll, greedy = bd3lm.loglikelihood([_req(context, cont)], disable_tqdm=True)[0]
     # direct computation: [x_t ; x_0] with the answer masked in x_t, BD3LM mask, no shift
     x0 = torch.tensor(ctx_ids + cont_ids)[None]
