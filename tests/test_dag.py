@@ -48,7 +48,9 @@ def test_bad_config_stops_before_any_job(tmp_path):
                           str(tmp_path), "-n", "all", "--configfile", str(bad)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode != 0
-    assert "field block_size" in res.stderr and "bad.yaml" in res.stderr
+    out = res.stdout + res.stderr
+    assert "field block_size" in out and "bad.yaml" in out
+    assert not (tmp_path / "results" / "data").exists()
 
 
 @pytest.mark.slow

@@ -96,6 +96,15 @@ class OracleLM(LM):
 
 
 # ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny matrices: one intra-op thread is ~100x faster on a loaded 2-core box."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 
 
 def _write_jsonl(path, rows):
@@ -125,7 +134,8 @@ def student_dir(tok, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bd3lm(student_dir):
-    return TideBD3LM(pretrained=str(student_dir), mc_num=8, mc_batch_size=4, seed=5)
+    return TideBD3LM(pretrained=str(student_dir), max_new_tokens=16, steps=16, mc_num=8,
+                     mc_batch_size=4, seed=5)
 
 
 def _oracle(benchmark, data, tmp_path, **model_args):
@@ -145,8 +155,9 @@ def test_benchmark_registry():
     with pytest.raises(ValueError, match=r"unknown or unsupported 'nope'.*'gsm8k'.*'mmlu'"):
         run.benchmark_spec("nope")
     g, m = run.benchmark_spec("gsm8k"), run.benchmark_spec("mmlu")
-    assert (g.task, g.num_fewshot, g.max_new_tokens, g.filter) == ("tide_gsm8k_cot", 0, 256, "strict-match")
-    assert (m.task, m.num_fewshot, m.max_new_tokens, m.filter) == ("tide_mmlu_generative", 0, 3, "first-letter")
+    row = lambda b: (b.task, b.num_fewshot, b.max_new_tokens, b.filter)  # noqa: E731
+    assert row(g) == ("tide_gsm8k_cot", 0, 256, "strict-match")
+    assert row(m) == ("tide_mmlu_generative", 0, 3, "first-letter")
     args = run.resolve_model_args("tide_bd3lm", "pretrained=x", m, seed=3)
     assert (args["max_new_tokens"], args["steps"], args["block_size"], args["seed"]) == (3, 3, 32, 3)
     assert run.resolve_model_args("tide_bd3lm", {"pretrained": "x", "steps": 1}, g, 0)["steps"] == 1

@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import torch
+
+    # One thread per Snakemake thread: oversubscribing 2 cores slows tiny matmuls ~100x.
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     from tide import stages
     from tide.config import ConfigError, load_config
 

@@ -417,11 +417,10 @@ def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
     else:
         pipeline, run = model_id.split("_", 1)
         path = str(paths.run_model(pipeline, run, root))
-    dtype = cfg["dtype"]
+    common = f"pretrained={path},dtype={cfg['dtype']},device={_device(cfg)}"
     if model_id == "ar":
-        return "hf", f"pretrained={path},dtype={dtype}"
-    return "tide_bd3lm", (f"pretrained={path},dtype={dtype},"
-                          f"attn_implementation={cfg['attn_implementation']}")
+        return "hf", common
+    return "tide_bd3lm", f"{common},attn_implementation={cfg['attn_implementation']}"
 
 
 def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
@@ -435,7 +434,7 @@ def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
         data_files = {"test": str(paths.eval_data(benchmark, root).resolve())}
     run_eval(model_args, benchmark, paths.eval_dir(model_id, benchmark, root),
              data_files=data_files, limit=ev.get("limit"), batch_size=ev["batch_size"],
-             model=model, seed=ev["seed"], device=_device(cfg), model_id=model_id)
+             model=model, seed=ev["seed"], extra={"model_id": model_id})
 
 
 def collect_scores(inputs: list[str], out: str) -> None:

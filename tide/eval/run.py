@@ -191,11 +191,12 @@ def _write_outputs(out_dir, results: dict, score: dict) -> None:
 def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
              data_files: dict | str | None = None, limit: int | float | None = None,
              batch_size: int = 1, model: str = "tide_bd3lm", seed: int = 1234,
-             log_samples: bool = True) -> dict:
+             log_samples: bool = True, extra: dict | None = None) -> dict:
     """Run ``benchmark`` (§4 protocol) for ``model`` and write the three files; returns score.json.
 
     ``data_files`` ({"test": path} or a path) switches to local JSON lines in the real
     dataset's schema; without it the task reads the hub dataset named in its YAML.
+    ``extra`` is merged into score.json (the workflow records the model id there).
     """
     bench = benchmark_spec(benchmark)
     args = resolve_model_args(model, model_args, bench, seed)
@@ -213,6 +214,7 @@ def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
     results.setdefault("task_hashes", task_hashes(results.get("samples")))
     score = _score(results, bench, model, args, batch_size=batch_size, seed=seed, limit=limit,
                    data_files=data_files)
+    score.update(extra or {})
     _write_outputs(out_dir, results, score)
     log.info("%s %s: %s/%s = %.2f%% (n=%d) -> %s", model, bench.name, bench.metric,
              bench.filter, score["value"], score["n"], out_dir)
