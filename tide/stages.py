@@ -347,6 +347,33 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
 # ------------------------------------------------------------------ distillation
 
 
+def check_compatible(cfg: Config, student, tok, teacher, t_tok, vsh: int | None,
+                     pipeline: str) -> None:
+    """Tokenizer/model mismatches stop the run before any step, naming what disagrees."""
+    where = f"{cfg.source}: pipeline {pipeline}"
+    s_rows, t_rows = student.config.vocab_size, teacher.vocab_size
+    if len(tok) > s_rows:
+        raise ValueError(f"{where}: student tokenizer {tok.name_or_path} has {len(tok)} tokens "
+                         f"but the student model only {s_rows} embedding rows")
+    if len(t_tok) > t_rows:
+        raise ValueError(f"{where}: teacher tokenizer {t_tok.name_or_path} has {len(t_tok)} "
+                         f"tokens but the teacher model only {t_rows} embedding rows")
+    if student.config.mask_token_id != tok.mask_token_id:
+        raise ValueError(f"{where}: student config mask_token_id {student.config.mask_token_id} "
+                         f"!= tokenizer mask token id {tok.mask_token_id}")
+    if vsh is not None:
+        if vsh > min(s_rows, t_rows):
+            raise ValueError(f"{where}: field shared_vocab_size {vsh} exceeds a vocabulary "
+                             f"(student {s_rows}, teacher {t_rows})")
+        probe = list(range(0, vsh, max(1, vsh // 512)))
+        if tok.convert_ids_to_tokens(probe) != t_tok.convert_ids_to_tokens(probe):
+            raise ValueError(f"{where}: field shared_vocab_size {vsh}: student and teacher "
+                             "tokenizers disagree on ids below it")
+        if teacher.mask_token_id < vsh:
+            raise ValueError(f"{where}: teacher mask id {teacher.mask_token_id} lies inside the "
+                             f"shared vocabulary (< {vsh}); expected a teacher-only special token")
+
+
 def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     """One distillation run (method.md §2): student init = the BD3LM SFT student."""
     import json
@@ -370,6 +397,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
         dtype=_dtype(tspec.get("dtype", cfg["dtype"])),
         attn_implementation=cfg["attn_implementation"], device=device)
     vsh = shared_vocab_size(cfg, root) if pipeline == "B" else None
+    check_compatible(cfg, student, tok, teacher, t_tok, vsh, pipeline)
     ctx = DistillContext(student=student, teacher=teacher, run=run,
                          student_mask_id=student.config.mask_token_id,
                          shared_vocab_size=vsh, block_size=cfg["block_size"])
