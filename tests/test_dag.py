@@ -85,12 +85,22 @@ def test_full_tiny_dag(tmp_path):
         assert (d / "model/config.json").exists()
 
     # evaluation: lm-eval output + score per (model, benchmark), one tidy CSV
+    from tide.config import load_config
+
+    cfg = load_config(REPO / "config" / "tiny.yaml")
+    mains = ["ar", "bd3lm"] + [x.model_id for x in cfg.runs() if not x.is_ablation]
+    ablations = [x.model_id for x in cfg.runs() if x.is_ablation]
+    benches, abl_benches = cfg["eval"]["benchmarks"], cfg["eval"]["ablation_benchmarks"]
     scores = pd.read_csv(r / "scores.csv")
-    assert len(scores) == 8 * 2
+    assert len(scores) == len(mains) * len(benches) + len(ablations) * len(abl_benches)
     assert scores["value"].between(0, 100).all()
-    for model_id in scores["model_id"]:
-        for bench in ("gsm8k", "mmlu"):
-            assert json.loads((r / "eval" / model_id / bench / "results.json").read_text())["results"]
+    for model_id, bench in zip(scores["model_id"], scores["benchmark"]):
+        key = {"GSM8K": "gsm8k", "MMLU": "mmlu"}.get(bench, bench)
+        results = json.loads((r / "eval" / model_id / key / "results.json").read_text())
+        assert results["results"]
+    for model_id in ablations:  # every ablation has its table rows
+        rows = pd.read_csv(r / "ablations" / f"{model_id}.csv")
+        assert len(rows) == len(abl_benches) and rows["differs"].iloc[0] != "{}"
 
     # report: the main table in the paper's layout + the heatmap
     table = (tmp_path / "reports/main_table.md").read_text()
@@ -100,3 +110,45 @@ def test_full_tiny_dag(tmp_path):
     # nothing left to do: the DAG is complete and consistent
     again = _snakemake(tmp_path, "-n", "all")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # changing one ablation's parameters re-runs only that ablation downstream
+    changed = tmp_path / "changed.yaml"
+    changed.write_text((REPO / "config" / "tiny.yaml").read_text().replace(
+        "compdemo: true, rho: 0.3}", "compdemo: true, rho: 0.35}"))
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    plan = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d",
+                           str(tmp_path), "-n", "all", "--configfile", str(changed)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    jobs = _job_counts(plan.stdout + plan.stderr)
+    assert jobs.get("distill") == 1 and jobs.get("evaluate") == len(abl_benches), jobs
+    assert jobs.get("ablation_rows") == 1 and "train_teacher" not in jobs, jobs
+    assert "runs/A/compdemo_rho_0_3/run.json" in plan.stdout + plan.stderr
+
+
+def _job_counts(out: str) -> dict:
+    """Parse Snakemake's 'Job stats' table into {rule: count}."""
+    counts, table = {}, False
+    for line in out.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            table = True
+        elif table and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+        elif table and parts[:1] == ["total"]:
+            break
+    return counts
+
+
+def test_one_ablation_target_schedules_only_its_chain(tmp_path):
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    res = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d",
+                          str(tmp_path), "-n", "ablation_B_growth_linear", "--configfile",
+                          str(REPO / "config" / "tiny.yaml")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    jobs = _job_counts(out)
+    assert jobs["distill"] == 1 and "runs/B/growth_linear/run.json" in out
+    assert jobs["evaluate"] == 1 and jobs["ablation_rows"] == 1
+    assert jobs["train_teacher"] == 1 and "teacher_A" not in out  # only pipeline B's chain
+    assert "report" not in jobs and "scores" not in jobs

@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scores", help="collect score.json files into one tidy CSV")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("ablation-rows", help="one ablation's table rows (scores + what differs)")
+    p.add_argument("scores", nargs="+")
+    p.add_argument("--spec", required=True, help="the ablation run's run.json")
+    p.add_argument("--out", required=True)
     _add(sub, "report", "tables and figures from result files",
          scores=dict(default=None), out=dict(default="reports"))
     return parser
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "distill": lambda: stages.distill(cfg, args.pipeline, args.run, root),
         "eval": lambda: stages.evaluate(cfg, args.model_id, args.benchmark, root),
         "scores": lambda: stages.collect_scores(args.inputs, args.out),
+        "ablation-rows": lambda: stages.ablation_rows(cfg, args.spec, args.scores, args.out),
         "report": lambda: stages.report(cfg, args.scores, args.out, root),
     }
     actions[args.cmd]()

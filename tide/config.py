@@ -23,8 +23,8 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 PIPELINES = ("A", "B")
 #: objectives each pipeline supports (method.md §2): token level needs a shared vocabulary
 PIPELINE_OBJECTIVES = {
-    "A": {"calm", "reverse_calm", "tidal_chunk"},
-    "B": {"kl", "reverse_kl", "tidal"},
+    "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm"},
+    "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl"},
 }
 #: the paper's main-table column of each model id (other runs, e.g. ablations, have none)
 COLUMN_LABELS = {
@@ -61,7 +61,13 @@ class RunSpec:
     rho: float = 0.5
     concat_order: str | None = None
     checkpoint_every: int = 50
+    base: str | None = None  # ablations: the main run this one modifies
+    axis: str | None = None  # ablations: the method.md §4 axis
     extra: dict = field(default_factory=dict)
+
+    @property
+    def is_ablation(self) -> bool:
+        return self.base is not None
 
     @property
     def model_id(self) -> str:
@@ -84,13 +90,26 @@ class Config:
     def __getitem__(self, key: str) -> Any:
         return self.raw[key]
 
-    def runs(self) -> list[RunSpec]:
+    def runs(self, *, ablations: bool = True) -> list[RunSpec]:
+        """Main runs, then ablations (defaults < base run < ablation overrides)."""
         out = []
-        defaults = self.raw["distill"]["defaults"]
+        drop = ("note",)
+        defaults = {k: v for k, v in self.raw["distill"]["defaults"].items() if k not in drop}
         for pipeline in PIPELINES:
-            for name, spec in (self.raw["distill"]["runs"].get(pipeline) or {}).items():
-                merged = {k: v for k, v in defaults.items() if k != "note"}
-                merged.update({k: v for k, v in spec.items() if k != "note"})
+            mains = self.raw["distill"]["runs"].get(pipeline) or {}
+            for name, spec in mains.items():
+                out.append(RunSpec(pipeline=pipeline, name=name,
+                                   **{**defaults, **{k: v for k, v in spec.items() if k not in drop}}))
+            grid = (self.raw["distill"].get("ablations") or {}).get(pipeline) or {} if ablations else {}
+            for name, spec in grid.items():
+                base = mains.get(spec["base"])
+                if base is None or name in mains:
+                    raise ConfigError(
+                        f"{self.source}: field distill.ablations.{pipeline}.{name}"
+                        + (f".base: expected one of {sorted(mains)}, found {spec['base']!r}"
+                           if base is None else ": name already used by a main run"))
+                merged = {**defaults, **{k: v for k, v in base.items() if k not in drop},
+                          **{k: v for k, v in spec.items() if k not in drop}}
                 out.append(RunSpec(pipeline=pipeline, name=name, **merged))
         return out
 

@@ -82,6 +82,10 @@ def eval_score(model_id: str, benchmark: str, root=None) -> Path:
     return eval_dir(model_id, benchmark, root) / "score.json"
 
 
+def ablation_rows(model_id: str, root=None) -> Path:
+    return _r(root) / "ablations" / f"{model_id}.csv"
+
+
 def scores_csv(root=None) -> Path:
     return _r(root) / "scores.csv"
 

@@ -33,6 +33,9 @@ OBJECTIVES = {
     "calm": Objective("chunk", "forward_calm", False),
     "reverse_calm": Objective("chunk", "reverse_calm", False),
     "tidal_chunk": Objective("chunk", "tidal_chunk", True),
+    # ablation (method.md §4 item 7): TIDAL applied to the reverse objectives
+    "tidal_reverse_kl": Objective("token", "tidal_reverse", True),
+    "tidal_reverse_calm": Objective("chunk", "tidal_reverse_chunk", True),
 }
 
 
@@ -93,7 +96,9 @@ def _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs):
         return kl.reverse_kl_loss(s, u, temp)
     lam, weight = _tidal_per_sample(run, t, progress, logs)
     rows = bidx.expand_as(ps)[pair_masked]
-    return tidal.tidal_token_loss(s, u, lam[rows], weight[rows], temp)
+    loss_fn = tidal.tidal_reverse_token_loss if run.objective == "tidal_reverse_kl" \
+        else tidal.tidal_token_loss
+    return loss_fn(s, u, lam[rows], weight[rows], temp)
 
 
 def _tidal_per_sample(run, t, progress, logs):
@@ -124,7 +129,9 @@ def _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generat
         return calm.reverse_calm_loss(p_s, p_t)
     lam, weight = _tidal_per_sample(ctx.run, t, progress, logs)
     rows = torch.arange(active.shape[0])[:, None].expand_as(active)[active]
-    return tidal.tidal_chunk_loss(p_s, p_t, lam[rows], weight[rows])
+    loss_fn = tidal.tidal_reverse_chunk_loss if ctx.run.objective == "tidal_reverse_calm" \
+        else tidal.tidal_chunk_loss
+    return loss_fn(p_s, p_t, lam[rows], weight[rows])
 
 
 def chunk_consistent_mask(masked, batch):

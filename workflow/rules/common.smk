@@ -21,8 +21,10 @@ if not os.path.exists(RESOLVED) or open(RESOLVED).read() != _text:
 
 TIDE = f"tide --config {RESOLVED}"
 RUNS = CFG.runs()
+ABLATIONS = [r for r in RUNS if r.is_ablation]
 MODEL_IDS = ["ar", "bd3lm"] + [r.model_id for r in RUNS]
 BENCHMARKS = CFG["eval"]["benchmarks"]
+ABLATION_BENCHMARKS = CFG["eval"].get("ablation_benchmarks") or BENCHMARKS
 TINY = CFG["data"]["source"] == "tiny"
 
 
@@ -30,7 +32,7 @@ wildcard_constraints:
     pipeline="A|B",
     run="|".join(sorted({r.name for r in RUNS})) or "none",
     model_id="|".join(MODEL_IDS),
-    benchmark="|".join(BENCHMARKS),
+    benchmark="|".join(sorted(set(BENCHMARKS) | set(ABLATION_BENCHMARKS))),
     kind="sft|sft_teacher_a|sft_teacher_b|A|B",
     split="train|heldout",
 
@@ -73,7 +75,18 @@ def run_params(pipeline, run):
     return json.dumps(CFG.run(pipeline, run).as_dict(), sort_keys=True)
 
 
+def benchmarks_of(model_id):
+    """Main models are scored on every benchmark; ablations on `eval.ablation_benchmarks`."""
+    ablation_ids = {r.model_id for r in ABLATIONS}
+    return ABLATION_BENCHMARKS if model_id in ablation_ids else BENCHMARKS
+
+
+def score_files():
+    return [str(paths.eval_score(m, b)) for m in MODEL_IDS for b in benchmarks_of(m)]
+
+
 def all_targets():
     targets = [str(paths.scores_csv()), "reports/main_table.md", "reports/lambda_heatmap.png"]
-    targets += [str(paths.eval_score(m, b)) for m in MODEL_IDS for b in BENCHMARKS]
+    targets += score_files()
+    targets += [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS]
     return targets

@@ -28,7 +28,7 @@ rule evaluate:
 
 rule scores:
     input:
-        [str(paths.eval_score(m, b)) for m in MODEL_IDS for b in BENCHMARKS],
+        score_files(),
     output:
         paths.scores_csv(),
     log:
