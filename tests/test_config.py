@@ -22,10 +22,31 @@ def tiny_raw():
 
 def test_shipped_configs_validate():
     tiny, paper = load_config(TINY), load_config(PAPER)
-    assert {(r.pipeline, r.name) for r in tiny.runs()} == {
-        ("B", "kl"), ("B", "tide_shared"), ("B", "tide_cross"),
-        ("A", "calm"), ("A", "tide_shared"), ("A", "tide_cross")}
-    assert {(r.pipeline, r.name) for r in paper.runs()} == {(r.pipeline, r.name) for r in tiny.runs()}
+    mains = {(r.pipeline, r.name) for r in tiny.runs() if not r.is_ablation}
+    assert mains == {("B", "kl"), ("B", "tide_shared"), ("B", "tide_cross"),
+                     ("A", "calm"), ("A", "tide_shared"), ("A", "tide_cross")}
+    assert {(r.pipeline, r.name) for r in paper.runs() if not r.is_ablation} == mains
+
+
+def test_ablation_grid_covers_every_axis_and_merges_its_base():
+    axes = {"tidal_axes", "timestep_weighting", "lambda_growth", "compdemo", "concat_order",
+            "tidal_on_reverse"}
+    for path in (TINY, PAPER):
+        cfg = load_config(path)
+        assert {r.axis for r in cfg.runs() if r.is_ablation} == axes, path
+    tiny = load_config(TINY)
+    abl = tiny.run("B", "growth_linear")
+    base = tiny.run("B", "tide_shared")
+    assert abl.schedule == "linear" and base.schedule == "cosine"
+    assert (abl.objective, abl.weighting, abl.compdemo) == (base.objective, base.weighting, True)
+    assert tiny.run("A", "tidal_on_reverse").objective == "tidal_reverse_calm"
+
+
+def test_ablation_with_unknown_base_is_rejected(tiny_raw):
+    raw = copy.deepcopy(tiny_raw)
+    raw["distill"]["ablations"]["B"]["growth_linear"]["base"] = "tide_sharde"
+    with pytest.raises(ConfigError, match=r"distill.ablations.B.growth_linear.base: expected one of"):
+        validate_dict(raw, "my.yaml").runs()
 
 
 def test_paper_config_holds_the_paper_settings():

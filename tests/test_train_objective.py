@@ -55,7 +55,7 @@ def _collate(pipeline):
 
 
 def _run(objective, compdemo=False):
-    return RunSpec(pipeline="B" if objective in ("kl", "reverse_kl", "tidal") else "A",
+    return RunSpec(pipeline="B" if OBJECTIVES[objective].level == "token" else "A",
                    name=objective, objective=objective, temperature=2.0, lr=1e-3, batch_size=3,
                    weight=1.0, l_init=0.1, l_max=0.9, schedule="cosine", steps=4,
                    axis_mode="both", weighting="midrange", compdemo=compdemo, rho=0.5)
