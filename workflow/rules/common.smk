@@ -90,3 +90,22 @@ def all_targets():
     targets += score_files()
     targets += [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS]
     return targets
+
+
+def _check_slurm_submission():
+    """Fail at submission, before any GPU hour, when the cluster settings are missing."""
+    plugin = getattr(workflow, "executor_plugin", None)
+    if plugin is None or getattr(plugin, "name", "") != "slurm":
+        return
+    missing = [v for v in ("TIDE_SLURM_PARTITION", "TIDE_SLURM_ACCOUNT") if not os.environ.get(v)]
+    if missing and not workflow.dryrun:
+        raise WorkflowError(
+            f"SLURM profile: environment variable(s) {missing} not set; the profile "
+            "(workflow/profiles/slurm/config.yaml) reads the partition and account from "
+            "TIDE_SLURM_PARTITION and TIDE_SLURM_ACCOUNT (export them, or set slurm_partition/"
+            "slurm_account in your own profile)"
+        )
+
+
+onstart:
+    _check_slurm_submission()

@@ -1,0 +1,43 @@
+"""The literal cluster command resolves from the repo root, with resources from the config."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(args, env_extra=None, drop=()):
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(PATH=f"{BIN}:{os.environ['PATH']}", **(env_extra or {}))
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_literal_profile_command_dry_runs_from_repo_root():
+    res = _run(["--profile", "slurm", "-n", "all"],
+               env_extra={"TIDE_SLURM_PARTITION": "gpu", "TIDE_SLURM_ACCOUNT": "proj"})
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "rule distill" in out and "rule evaluate" in out
+
+
+def test_paper_resources_reach_the_distill_jobs():
+    res = _run(["--profile", "slurm", "-n", "-p", "all", "--configfile", "config/paper.yaml"],
+               env_extra={"TIDE_SLURM_PARTITION": "gpu", "TIDE_SLURM_ACCOUNT": "proj"})
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    block = out[out.index("rule distill:"):][:1500]
+    # 8 GPUs as 8 tasks (one per GPU), so the plugin never falls back to --ntasks-per-gpu
+    assert "gpu=8" in block and "tasks=8" in block and "runtime=2880" in block
+
+
+def test_missing_partition_fails_before_submission():
+    res = _run(["--profile", "slurm", "ablation_B_growth_linear", "-j", "1"],
+               drop=("TIDE_SLURM_PARTITION", "TIDE_SLURM_ACCOUNT"))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "TIDE_SLURM_PARTITION" in out and "not set" in out
+    assert "sbatch" not in out.lower() or "Job submission failed" not in out
