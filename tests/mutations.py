@@ -39,7 +39,9 @@ class Mutant:
 
 MUTANTS = [
     Mutant("drop T²", "tidal.tidal_token_loss", "tide/distill/tidal.py",
-           "kl).sum() / n * temperature ** 2", "kl).sum() / n"),
+           "(target * log_q).sum(-1)  # [N]\n    return (weight.float().to(s.device) * kl).sum() / n"
+           " * temperature ** 2",
+           "(target * log_q).sum(-1)  # [N]\n    return (weight.float().to(s.device) * kl).sum() / n"),
     Mutant("drop T²", "kl.forward_kl_loss", "tide/distill/kl.py",
            "_kl_rows(log_p, log_q).mean() * temperature ** 2", "_kl_rows(log_p, log_q).mean()"),
     Mutant("drop T²", "kl.reverse_kl_loss", "tide/distill/kl.py",
