@@ -281,7 +281,8 @@ def test_eos_stops_when_all_rows_done():
     eos, filler = 3, 9
     model = ScriptedModel(vocab=16, eos=eos, eos_pos=12, filler=filler)
     prompts = [[1] * 4, [1] * 10]  # eos at generated index 8 and 2
-    s = SamplerSettings(max_new_tokens=32, steps=32, block_size=4)
+    # the scripted model has no attention layers to cache: count calls on the plain path
+    s = SamplerSettings(max_new_tokens=32, steps=32, block_size=4, cache="off")
     blocks = set()
     out = generate(model, prompts, s, mask_id=15, pad_id=0, eos_ids={eos},
                    on_step=lambda b, *_: blocks.add(b))
@@ -290,14 +291,15 @@ def test_eos_stops_when_all_rows_done():
     assert model.calls == 3 * 4
 
     model.calls = 0
-    s_all = SamplerSettings(max_new_tokens=32, steps=32, block_size=4, stop_on_eos=False)
+    s_all = SamplerSettings(max_new_tokens=32, steps=32, block_size=4, stop_on_eos=False,
+                            cache="off")
     out_all = generate(model, prompts, s_all, mask_id=15, pad_id=0, eos_ids={eos})
     assert out_all == out and model.calls == 32
 
 
 def test_row_without_eos_runs_to_max_new_tokens():
     model = ScriptedModel(vocab=16, eos=3, eos_pos=1000, filler=9)
-    s = SamplerSettings(max_new_tokens=10, steps=5, block_size=4)  # blocks 4, 4, 2
+    s = SamplerSettings(max_new_tokens=10, steps=5, block_size=4, cache="off")  # blocks 4, 4, 2
     out = generate(model, [[1, 2], [1]], s, mask_id=15, pad_id=0, eos_ids={3})
     assert out == [[9] * 10, [9] * 10]
     assert model.calls == 3 * math.ceil(5 / 3)  # steps_per_block = 2, every block needs 2

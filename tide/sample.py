@@ -8,10 +8,21 @@ Rows never interact: each row has its own left padding (pads are neither queries
 its own position ids (number of non-pad tokens before a position) and its own commits, so a
 row's tokens do not depend on the batch it is in (tests/test_sampler.py).
 
-Every denoising forward goes through :func:`block_logits` with a :class:`BlockContext`
-prepared once per block by :func:`prepare_block`. This implementation recomputes the whole
-sequence at each step; a KV-cached path (§2.3b/e: prefix run once per block, block tokens
-against a copy of the cache) replaces exactly these two functions.
+How the prefix (prompt + finished blocks) is computed is ``SamplerSettings.cache``; all
+three give the same tokens up to floating-point rounding (tests/test_sampler_fast.py):
+
+- ``"incremental"`` (default): the prompt's keys/values are computed once, each finished
+  block's once when it is committed (:class:`CachedPrefix`); a denoising step runs only
+  the n block tokens against that cache. Valid because earlier blocks never attend to later
+  ones (§2.3b).
+- ``"per_block"``: dllm's reference way, the whole prefix is re-run once per block, then the
+  steps run against it (§2.3b).
+- ``"off"``: every step recomputes the whole sequence (:func:`prepare_block` +
+  :func:`block_logits`), the plain path the others are tested against.
+
+``SamplerSettings.threshold`` switches from the fixed schedule to confidence-threshold
+parallel decoding (Fast-dLLM): each step commits every still-masked slot whose confidence
+reaches the threshold, and at least the most confident one.
 
 Imports only torch and transformers (docs/architecture.md).
 """
@@ -21,15 +32,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
 
+from tide.models.kv import BlockKVCache
 from tide.models.masks import block_causal_mask, to_model_mask
 
 log = logging.getLogger(__name__)
 
 REMASKING = ("low_confidence", "random")
+CACHE_MODES = ("incremental", "per_block", "off")
 
 
 @dataclass
@@ -43,6 +57,8 @@ class SamplerSettings:
     remasking: str = "low_confidence"
     cfg_scale: float = 0.0
     stop_on_eos: bool = True
+    cache: str = "incremental"  # how the prefix is computed: CACHE_MODES (module docstring)
+    threshold: float | None = None  # confidence-threshold parallel decoding instead of `steps`
 
     def __post_init__(self) -> None:
         for name in ("max_new_tokens", "steps", "block_size"):
@@ -52,6 +68,12 @@ class SamplerSettings:
         if self.remasking not in REMASKING:
             raise ValueError(f"SamplerSettings.remasking: expected one of {REMASKING}, "
                              f"found {self.remasking!r}")
+        if self.cache not in CACHE_MODES:
+            raise ValueError(f"SamplerSettings.cache: expected one of {CACHE_MODES}, "
+                             f"found {self.cache!r}")
+        if self.threshold is not None and not 0 < self.threshold <= 1:
+            raise ValueError(f"SamplerSettings.threshold: expected None or a confidence in "
+                             f"(0, 1], found {self.threshold!r}")
         if not self.temperature >= 0:
             raise ValueError(f"SamplerSettings.temperature: expected >= 0, found {self.temperature!r}")
         if self.cfg_scale != 0:
@@ -100,7 +122,7 @@ class BlockContext:
     """Everything a denoising forward of one block needs (built once per block).
 
     ``prefix`` [N, P] holds the (left-padded) prompt and the finished blocks; ``attention_mask``
-    and ``position_ids`` cover prefix + block. A cached implementation keeps the prefix KV here.
+    and ``position_ids`` cover prefix + block (the plain path, ``cache="off"``).
     """
 
     prefix: torch.Tensor
@@ -143,12 +165,75 @@ def prepare_block(model, prefix: torch.Tensor, prefix_valid: torch.Tensor, block
 def block_logits(model, ctx: BlockContext, block: torch.Tensor) -> torch.Tensor:
     """One denoising forward (§2.3e): logits [N, n, V] of the ``block`` [N, n] tokens.
 
-    The single place the sampler calls the model; this version recomputes the prefix.
+    The plain path (``cache="off"``): the whole prefix is recomputed at every step.
     """
     ids = torch.cat([ctx.prefix, block], dim=1)
     out = model(input_ids=ids, attention_mask=ctx.attention_mask,
                 position_ids=ctx.position_ids, use_cache=False)
     return out.logits[:, -ctx.block_len:]
+
+
+def _step_mask(model, key_valid: torch.Tensor, n: int) -> torch.Tensor:
+    """Mask of n block queries over [prefix ; block] keys: every non-pad key (§2.3a).
+
+    The block's physical id is the largest so far, so bid(k) ≤ bid(q) holds for all keys;
+    only pads are excluded. ``key_valid`` [N, K] -> [N, 1, n, K].
+    """
+    mask = key_valid[:, None, None, :].expand(-1, 1, n, -1)
+    return to_model_mask(mask, model.config._attn_implementation, model.dtype)
+
+
+class CachedPrefix:
+    """The prompt and committed blocks as keys/values (§2.3b); steps run only the block.
+
+    ``mode="incremental"`` appends each committed block's K/V once; ``"per_block"`` re-runs
+    the whole prefix when a block is committed (dllm). Denoising steps write their block's
+    K/V after the committed prefix without committing it (tide/models/kv.py), so the cache
+    never grows with trial blocks — the "copy of the prefix cache" of §2.3e, without a copy.
+    """
+
+    def __init__(self, model, prefix: torch.Tensor, prefix_valid: torch.Tensor, block_size: int,
+                 capacity: int, mode: str = "incremental"):
+        if mode not in ("incremental", "per_block"):
+            raise ValueError(f"CachedPrefix: mode must be 'incremental' or 'per_block', found {mode!r}")
+        self.model, self.block_size, self.capacity, self.mode = model, block_size, capacity, mode
+        self._prefill(prefix, prefix_valid)
+
+    def _prefill(self, prefix: torch.Tensor, prefix_valid: torch.Tensor) -> None:
+        """Block-causal forward of a whole (block-aligned) prefix into a fresh cache."""
+        self.cache = BlockKVCache(self.capacity)
+        self.prefix, self.valid = prefix, prefix_valid  # [N, P]
+        self.n_valid = prefix_valid.long().sum(1)  # [N] non-pad tokens so far
+        block_ids = torch.arange(prefix.shape[1], device=prefix.device) // self.block_size
+        mask = block_causal_mask(block_ids[None].expand(prefix.shape[0], -1), prefix_valid)
+        attn = to_model_mask(mask, self.model.config._attn_implementation, self.model.dtype)
+        positions = (torch.cumsum(prefix_valid.long(), dim=1) - 1).clamp(min=0) * prefix_valid.long()
+        self.model.base_model(input_ids=prefix, attention_mask=attn, position_ids=positions,
+                              past_key_values=self.cache, use_cache=True)
+        self.cache.commit()
+
+    def _block_inputs(self, block: torch.Tensor) -> dict:
+        n = block.shape[1]
+        key_valid = torch.cat([self.valid, self.valid.new_ones(block.shape[0], n)], dim=1)
+        positions = self.n_valid[:, None] + torch.arange(n, device=block.device)[None]  # [N, n]
+        return dict(input_ids=block, attention_mask=_step_mask(self.model, key_valid, n),
+                    position_ids=positions, past_key_values=self.cache, use_cache=True)
+
+    def logits(self, block: torch.Tensor) -> torch.Tensor:
+        """One denoising forward of the block [N, n] against the cache: logits [N, n, V]."""
+        return self.model(**self._block_inputs(block)).logits
+
+    def append(self, block: torch.Tensor) -> None:
+        """Commit a finished block [N, n]: its K/V join the prefix (no LM head needed)."""
+        prefix = torch.cat([self.prefix, block], dim=1)
+        valid = torch.cat([self.valid, self.valid.new_ones(block.shape)], dim=1)
+        if self.mode == "per_block":
+            self._prefill(prefix, valid)
+            return
+        self.model.base_model(**self._block_inputs(block))
+        self.cache.commit()
+        self.prefix, self.valid = prefix, valid
+        self.n_valid = self.n_valid + block.shape[1]
 
 
 def propose(logits: torch.Tensor, settings: SamplerSettings,
@@ -181,16 +266,37 @@ def select_commits(conf: torch.Tensor, still_masked: torch.Tensor, k: int) -> to
     return commit & still_masked
 
 
+def threshold_commits(conf: torch.Tensor, still_masked: torch.Tensor,
+                      threshold: float) -> torch.Tensor:
+    """Boolean [N, n]: masked slots with confidence ≥ threshold, and at least the most
+    confident masked slot of every row that still has one (Fast-dLLM parallel decoding)."""
+    scores = torch.where(still_masked, conf.float(), torch.full_like(conf, -math.inf, dtype=torch.float))
+    best = torch.zeros_like(still_masked).scatter_(1, scores.argmax(-1, keepdim=True), True)
+    return still_masked & ((scores >= threshold) | best)
+
+
 StepHook = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 
 
-def _denoise_block(model, ctx: BlockContext, block: torch.Tensor, settings: SamplerSettings,
-                   steps: int, generator, on_step: StepHook | None, block_index: int) -> torch.Tensor:
-    """Run the schedule of one block; returns the finished block [N, n]."""
+def _denoise_block(step_logits: Callable[[torch.Tensor], torch.Tensor], block: torch.Tensor,
+                   settings: SamplerSettings, steps: int, generator, on_step: StepHook | None,
+                   block_index: int) -> torch.Tensor:
+    """Run the schedule (or the threshold rule) of one block; returns the finished block [N, n].
+
+    ``step_logits(block)`` is one denoising forward: logits [N, n, V].
+    """
     still_masked = torch.ones_like(block, dtype=torch.bool)
-    for j, k in enumerate(num_transfer_tokens(block.shape[1], steps)):
-        x0, conf = propose(block_logits(model, ctx, block), settings, generator)
-        commit = select_commits(conf, still_masked, k)
+    n = block.shape[1]
+    # schedule: k_j tokens per step; threshold: at most n steps, each commits >= 1 per row
+    plan = num_transfer_tokens(n, steps) if settings.threshold is None else [None] * n
+    for j, k in enumerate(plan):
+        if not still_masked.any():
+            break
+        x0, conf = propose(step_logits(block), settings, generator)
+        if k is None:
+            commit = threshold_commits(conf, still_masked, settings.threshold)
+        else:
+            commit = select_commits(conf, still_masked, k)
         block = torch.where(commit, x0, block)
         still_masked &= ~commit
         if on_step is not None:
@@ -230,17 +336,26 @@ def generate(model, prompts: list[list[int]], settings: SamplerSettings, *, mask
     steps_per_block = math.ceil(settings.steps / num_blocks)
     eos = torch.tensor(sorted(eos_ids), device=device)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    cached = None
+    if settings.cache != "off":
+        cached = CachedPrefix(model, x, valid, B, capacity=prompt_width + settings.max_new_tokens,
+                              mode=settings.cache)
     for b in range(num_blocks):
         n = min(B, settings.max_new_tokens - b * B)
-        ctx = prepare_block(model, x, valid, n, B)
+        if cached is None:
+            step_logits = partial(block_logits, model, prepare_block(model, x, valid, n, B))
+        else:
+            step_logits = cached.logits
         block = torch.full((len(prompts), n), mask_id, dtype=torch.long, device=device)
-        block = _denoise_block(model, ctx, block, settings, steps_per_block, generator, on_step, b)
+        block = _denoise_block(step_logits, block, settings, steps_per_block, generator, on_step, b)
         x = torch.cat([x, block], dim=1)
         valid = torch.cat([valid, valid.new_ones(len(prompts), n)], dim=1)
         done |= torch.isin(block, eos).any(dim=1)
         if settings.stop_on_eos and bool(done.all()):
             log.debug("sampler: all %d rows hit eos after block %d/%d", len(prompts), b + 1, num_blocks)
             break
+        if cached is not None and b + 1 < num_blocks:
+            cached.append(block)
     return _trim(x[:, prompt_width:], eos_ids)
 
 
