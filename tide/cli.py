@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default="config/tiny.yaml", help="experiment YAML")
     parser.add_argument("--root", default="results", help="results directory")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--rank-log", default=None,
+                        help="also log to this file, '{rank}' replaced by the process's rank")
     sub = parser.add_subparsers(dest="cmd", required=True)
     _add(sub, "validate", "validate the config and exit")
     _add(sub, "corpus", "write the corpus (tiny: generated; cluster: the SFT mixture)")
@@ -55,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scores", nargs="+")
     p.add_argument("--spec", required=True, help="the ablation run's run.json")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("launch", help="run a tide subcommand as N ranks (srun in a SLURM "
+                       "allocation, torchrun elsewhere, in place for N=1)")
+    p.add_argument("--tasks", type=int, default=1)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="-- <subcommand and its options>")
+    p = _add(sub, "submit", "one distillation run as a SLURM job through submitit (outside "
+             "the DAG, same code path as the distill rule)",
+             pipeline=dict(required=True, choices=["A", "B"]), run=dict(required=True),
+             tasks=dict(type=int, default=1, help="ranks (one per GPU when --gpus-per-task)"),
+             nodes=dict(type=int, default=1), gpus_per_task=dict(type=int, default=0),
+             cpus_per_task=dict(type=int, default=1), mem_gb=dict(type=float, default=8),
+             time_min=dict(type=int, default=60), partition=dict(default=None),
+             account=dict(default=None), folder=dict(default="results/logs/submitit"),
+             signal_delay_s=dict(type=int, default=120,
+                                 help="SIGUSR1 this many seconds before the time limit"))
+    p.add_argument("--wait", action="store_true", help="wait for the job and fail if it fails")
     _add(sub, "report", "tables and figures from result files",
          scores=dict(default=None), out=dict(default="reports"))
     return parser
@@ -62,8 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    from tide.launch import rank_of_env
+
+    handlers = [logging.StreamHandler()]
+    if args.rank_log:
+        path = args.rank_log.replace("{rank}", str(rank_of_env()))
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="a"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=handlers,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.cmd == "launch":
+        return _launch(args)
     import torch
 
     # One thread per Snakemake thread: oversubscribing 2 cores slows tiny matmuls ~100x.
@@ -91,9 +117,33 @@ def main(argv: list[str] | None = None) -> int:
         "scores": lambda: stages.collect_scores(args.inputs, args.out),
         "ablation-rows": lambda: stages.ablation_rows(cfg, args.spec, args.scores, args.out),
         "report": lambda: stages.report(cfg, args.scores, args.out, root),
+        "submit": lambda: _submit(args),
     }
     actions[args.cmd]()
     return 0
+
+
+def _launch(args) -> int:
+    from tide.launch import command, exec_command
+
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    if not rest:
+        print("error: tide launch: nothing to run; usage: tide launch --tasks N -- <subcommand>",
+              file=sys.stderr)
+        return 2
+    inner = ["--config", args.config, "--root", args.root]
+    if args.rank_log:
+        inner += ["--rank-log", args.rank_log]
+    argv = command(args.tasks, inner + rest)
+    log.info("launch: %s", " ".join(argv))
+    exec_command(argv)
+    return 0  # not reached
+
+
+def _submit(args) -> None:
+    from tide.submit import submit_distill
+
+    submit_distill(args)
 
 
 if __name__ == "__main__":

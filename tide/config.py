@@ -204,9 +204,19 @@ def _cross_checks(cfg: Config) -> None:
             raise ConfigError(f"{src}: field {where}.l_init: expected <= l_max ({run.l_max}), "
                               f"found {run.l_init}")
     for rule, res in raw["resources"].items():
-        if res.get("gpus", 0) and raw["device"] == "cpu":
-            raise ConfigError(f"{src}: field resources.{rule}.gpus: device is 'cpu' but "
-                              f"{res['gpus']} GPUs requested")
+        where = f"{src}: field resources.{rule}"
+        gpus, tasks, nodes = res.get("gpus", 0), res.get("tasks") or 1, res.get("nodes", 1)
+        if gpus and raw["device"] == "cpu":
+            raise ConfigError(f"{where}.gpus: device is 'cpu' but {gpus} GPUs requested")
+        if gpus and tasks not in (1, gpus):
+            raise ConfigError(f"{where}.tasks: expected 1 (one process over all GPUs) or "
+                              f"{gpus} (one rank per GPU, = gpus), found {tasks}")
+        if tasks % nodes or (gpus and gpus % nodes):
+            raise ConfigError(f"{where}: tasks ({tasks}) and gpus ({gpus}) must split evenly "
+                              f"over nodes ({nodes})")
+        if tasks > 1 and rule != "distill":
+            raise ConfigError(f"{where}.tasks: only the distill rule runs several ranks, "
+                              f"found tasks: {tasks}")
     from tide.eval.benchmarks import BENCHMARKS  # the protocol table (import-light)
 
     for bench in raw["eval"]["benchmarks"]:

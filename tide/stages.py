@@ -376,9 +376,15 @@ def check_compatible(cfg: Config, student, tok, teacher, t_tok, vsh: int | None,
 
 
 def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
-    """One distillation run (method.md §2): student init = the BD3LM SFT student."""
+    """One distillation run (method.md §2): student init = the BD3LM SFT student.
+
+    Runs as one process or as one rank of a torch.distributed group (``tide launch``,
+    ``tide submit``): DDP student, teacher replicated on every rank, outputs by rank 0 only.
+    """
+    import dataclasses
     import json
 
+    from tide import distributed
     from tide.distill.batch import collate
     from tide.distill.objective import DistillContext, distill_loss
     from tide.models.build import load_student, load_teacher
@@ -386,7 +392,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
 
     run = cfg.run(pipeline, run_name)
     tspec = cfg["models"]["teachers"][pipeline]
-    device, dtype = _device(cfg), _dtype(cfg["dtype"])
+    dist = distributed.init(_device(cfg))
+    device, dtype = distributed.device_of(dist, _device(cfg)), _dtype(cfg["dtype"])
     tok = tokenizer(cfg, "student", root)
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
     student = load_student(model_pointer("bd3lm", root)["path"], dtype=dtype,
@@ -410,7 +417,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     steps = run.steps  # epochs-based runs: steps derived from the dataset size below
     rows = _rows(pipeline, "train", root)
     if steps is None:
-        steps = int(run.epochs * len(rows) / run.batch_size)
+        steps = int(run.epochs * len(rows) / (run.batch_size * dist.world_size))
     from tide.train import TrainSettings
 
     settings = TrainSettings(steps=steps, lr=run.lr, batch_size=run.batch_size,
@@ -418,8 +425,15 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
                              checkpoint_every=run.checkpoint_every)
     state = paths.state_dir("runs", f"{pipeline}_{run_name}", root)
     summary = train(student, rows, collate_fn,
-                    lambda m, b, p, g: distill_loss(ctx, b, p, g), settings,
-                    state_dir=state, log_path=state / "metrics.jsonl")
+                    lambda m, b, p, g: distill_loss(dataclasses.replace(ctx, student=m), b, p, g),
+                    settings, state_dir=state, log_path=state / "metrics.jsonl", dist=dist)
+    summary["world_size"] = dist.world_size
+    distributed.barrier(dist)
+    if not dist.is_main:
+        log.info("rank %d of %d: training done; outputs are written by rank 0 only",
+                 dist.rank, dist.world_size)
+        distributed.shutdown(dist)
+        return
     out = paths.run_dir(pipeline, run_name, root)
     with atomic_dir(out) as tmp:
         student.save_pretrained(tmp / "model")
@@ -433,6 +447,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
             "student_mask_token_id": ctx.student_mask_id,
             "config_fingerprint": cfg.fingerprint("distill", "models", "data"),
             "provenance": provenance(seed=cfg["seed"])})
+    log.info("rank 0 of %d: wrote outputs to %s", dist.world_size, out)
+    distributed.shutdown(dist)
 
 
 # ------------------------------------------------------------------ evaluation and report

@@ -9,6 +9,13 @@ to an uninterrupted one.
 
 On SIGUSR1/SIGTERM (SLURM's warning signal before a time limit or preemption) the loop
 finishes the current step, writes a checkpoint and exits with ``PREEMPTED_EXIT_CODE``.
+
+Distributed (``dist`` from :mod:`tide.distributed`, world size W > 1): the student is
+wrapped in DDP; ``batch_size`` is per rank (the paper's per-GPU batch), the global batch
+of W·batch_size examples is drawn as for one process and rank r takes its examples r, r+W,
+...; each rank has its own noise generator
+(seed + r), all saved in the checkpoint; a signal on any rank stops every rank at the
+same step; only rank 0 writes the checkpoint and the metrics log.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from tide.distributed import DistInfo, any_flag, barrier, gather_objects, mean_scalars
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +89,37 @@ def lr_lambda(warmup_steps: int, total: int) -> Callable[[int], float]:
     return f
 
 
-def _save_checkpoint(path: Path, step: int, model, opt, sched, gen) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "checkpoint.pt.tmp"
-    torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path / "checkpoint.pt")
-    log.info("checkpoint written at step %d to %s", step, path)
+def _save_checkpoint(path: Path, step: int, model, opt, sched, gen,
+                     dist: DistInfo = DistInfo()) -> None:
+    """Rank 0 writes model/optimizer/scheduler and every rank's RNG states (collective)."""
+    rng = gather_objects(dist, (gen.get_state(), torch.get_rng_state()))
+    if dist.is_main:
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / "checkpoint.pt.tmp"
+        torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "generator": rng[0][0],
+                    "torch_rng": rng[0][1], "world_size": dist.world_size,
+                    "rank_rng": rng}, tmp)
+        os.replace(tmp, path / "checkpoint.pt")
+        log.info("checkpoint written at step %d to %s", step, path)
+    barrier(dist)
 
 
-def _resume(path: Path, model, opt, sched, gen) -> int:
+def _resume(path: Path, model, opt, sched, gen, dist: DistInfo = DistInfo()) -> int:
     ckpt_file = path / "checkpoint.pt"
     if not ckpt_file.exists():
         return 0
     ckpt = torch.load(ckpt_file, weights_only=False)
+    saved_world = ckpt.get("world_size", 1)
+    if saved_world != dist.world_size:
+        raise RuntimeError(f"{ckpt_file}: written by {saved_world} rank(s), resumed with "
+                           f"{dist.world_size}; resume with the same number of tasks")
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     sched.load_state_dict(ckpt["scheduler"])
-    gen.set_state(ckpt["generator"])
-    torch.set_rng_state(ckpt["torch_rng"])
+    gen_state, torch_state = ckpt.get("rank_rng", [(ckpt["generator"], ckpt["torch_rng"])])[dist.rank]
+    gen.set_state(gen_state)
+    torch.set_rng_state(torch_state)
     log.info("resuming from step %d (%s)", ckpt["step"], ckpt_file)
     return int(ckpt["step"])
 
@@ -117,55 +137,66 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
           loss_fn: Callable[[torch.nn.Module, dict, float, torch.Generator], tuple],
           settings: TrainSettings, *, state_dir: str | Path, log_path: str | Path,
           should_stop: Callable[[int], bool] | None = None,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, dist: DistInfo = DistInfo()) -> dict:
     """Train ``model`` in place for ``settings.steps`` steps, resuming from ``state_dir``.
 
     ``loss_fn(model, batch, progress, generator) -> (loss, logs)`` with progress = step/steps.
     ``should_stop(step)`` (e.g. a held-out target reached) is asked after each checkpoint
-    interval; ``stop_after`` simulates a kill (tests). Returns a summary dict.
+    interval; ``stop_after`` simulates a kill (tests). ``dist``: see the module docstring;
+    ``loss_fn`` then receives the DDP-wrapped model. Returns a summary dict.
     """
     state_dir, log_path = Path(state_dir), Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(settings.seed)
-    gen = torch.Generator().manual_seed(settings.seed)
+    if dist.is_main:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.seed + dist.rank)
+    gen = torch.Generator().manual_seed(settings.seed + dist.rank)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.999),
                             eps=1e-8, weight_decay=0.0)
     warmup = int(settings.warmup_ratio * settings.steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup, settings.steps))
-    start = _resume(state_dir, model, opt, sched, gen)
-    _truncate_log(log_path, start)
+    start = _resume(state_dir, model, opt, sched, gen, dist)
+    if dist.is_main:
+        _truncate_log(log_path, start)
     flag = _StopFlag()
     flag.install()
     model.train()
+    net = model
+    if dist.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(model)
     t0, step, n = time.time(), start, len(rows)
-    with open(log_path, "a") as logf:
+    with open(log_path if dist.is_main else os.devnull, "a") as logf:
         while step < settings.steps:
-            batch = collate_fn([rows[i] for i in batch_indices(step, settings.batch_size, n,
-                                                               settings.seed)])
-            loss, logs = loss_fn(model, batch, step / settings.steps, gen)
+            idx = batch_indices(step, settings.batch_size * dist.world_size, n, settings.seed)
+            batch = collate_fn([rows[i] for i in idx[dist.rank::dist.world_size]])
+            loss, logs = loss_fn(net, batch, step / settings.steps, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             opt.step()
             sched.step()
             step += 1
+            logs = mean_scalars(dist, {k: float(v.detach()) if torch.is_tensor(v) else v
+                                       for k, v in logs.items()})
             record = {"step": step, "lr": sched.get_last_lr()[0], "grad_norm": float(grad_norm),
                       **logs}
             logf.write(json.dumps(record) + "\n")
             logf.flush()
             if step % settings.log_every == 0 or step == settings.steps:
-                log.info("step %d/%d loss %.4f", step, settings.steps, logs.get("loss", float(loss)))
+                log.info("step %d/%d loss %.4f", step, settings.steps,
+                         logs.get("loss", float(loss.detach())))
             boundary = step % settings.checkpoint_every == 0
-            if boundary or flag.signal is not None or step == stop_after:
-                _save_checkpoint(state_dir, step, model, opt, sched, gen)
-            if flag.signal is not None:
+            stop = any_flag(dist, flag.signal is not None)
+            if boundary or stop or step == stop_after:
+                _save_checkpoint(state_dir, step, model, opt, sched, gen, dist)
+            if stop:
+                log.warning("stopping at step %d after a signal; the retry resumes here", step)
                 raise SystemExit(PREEMPTED_EXIT_CODE)
             if step == stop_after:
                 return {"steps": step, "stopped": "stop_after"}
-            if boundary and should_stop is not None and should_stop(step):
+            if boundary and should_stop is not None and any_flag(dist, should_stop(step)):
                 log.info("stop criterion met at step %d", step)
                 break
     if step % settings.checkpoint_every != 0:  # not already written at the boundary
-        _save_checkpoint(state_dir, step, model, opt, sched, gen)
+        _save_checkpoint(state_dir, step, model, opt, sched, gen, dist)
     model.eval()
     return {"steps": step, "resumed_from": start, "wall_s": round(time.time() - t0, 2)}

@@ -37,15 +37,35 @@ wildcard_constraints:
     split="train|heldout",
 
 
+# Rules that train (checkpoint + exit on SIGUSR1) and how long before its time limit SLURM
+# warns a job: enough for one step plus a checkpoint write on the paper's models.
+TRAINING_RULES = ("train_ar", "sft_student", "train_teacher", "distill")
+SIGNAL_LEAD_S = 300
+
+
 def res(rule_name):
-    """Resources of a rule from the config (threads separately, via `threads:`)."""
+    """Resources of a rule from the config (threads separately, via `threads:`), in the
+    SLURM plugin's names.
+
+    tasks > 1 (one rank per GPU, or CPU ranks) marks the job `mpi`: the plugin then runs the
+    command in the batch step, where `tide launch` starts the ranks with one `srun`, instead of
+    wrapping it in `srun -n1`. GPU jobs state `tasks_per_gpu` explicitly (1 for one rank per
+    GPU, 0 = no flag for one process over several GPUs): left unset, the plugin turns `tasks`
+    into `--ntasks-per-gpu` and runs the command once per GPU (its issues 316 and 459).
+    """
     r = CFG.resources(rule_name)
-    out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"]}
+    tasks = r.get("tasks") or 1
+    out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"], "tasks": tasks}
     if r.get("gpus"):
         out["gpu"] = r["gpus"]
-        out["tasks"] = r.get("tasks", 1)
+        out["tasks_per_gpu"] = 1 if tasks == r["gpus"] else 0
+    if tasks > 1:
+        out["mpi"] = "srun"
     if r.get("nodes"):
         out["nodes"] = r["nodes"]
+    if rule_name in TRAINING_RULES:
+        # SLURM's warning before the time limit: training checkpoints and exits (tide/train.py)
+        out["slurm_extra"] = f"--signal=USR1@{SIGNAL_LEAD_S}"
     return out
 
 

@@ -1,4 +1,6 @@
 # Stage 3: one distillation run per (pipeline, run) of config distill.runs.
+# `tide launch` starts resources.distill.tasks ranks (srun under SLURM, torchrun elsewhere,
+# in place for one); each rank also logs to results/logs/distill/{pipeline}_{run}.rank<r>.log.
 
 
 rule distill:
@@ -10,6 +12,7 @@ rule distill:
         paths.run_summary("{pipeline}", "{run}"),
     params:
         spec=lambda wc: run_params(wc.pipeline, wc.run),
+        rank_log=lambda wc: paths.log("distill", f"{wc.pipeline}_{wc.run}.rank{{rank}}"),
     log:
         paths.log("distill", "{pipeline}_{run}"),
     benchmark:
@@ -18,4 +21,6 @@ rule distill:
     resources:
         **res("distill"),
     shell:
-        "OMP_NUM_THREADS={threads} {TIDE} distill --pipeline {wildcards.pipeline} --run {wildcards.run} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {TIDE} launch --tasks {resources.tasks} "
+        "--rank-log '{params.rank_log}' -- "
+        "distill --pipeline {wildcards.pipeline} --run {wildcards.run} > {log} 2>&1"

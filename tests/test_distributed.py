@@ -1,0 +1,147 @@
+"""Distributed training on CPU (gloo): the rank launcher and DDP in the training loop.
+
+The SLURM path (srun + submitit's rendezvous) runs on the CI cluster in
+tests/test_slurm_cluster.py; here two processes meet through the torchrun variables,
+the same ``tide.distributed.init`` code path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from tide import launch
+from tide.train import TrainSettings, train
+
+# ----------------------------------------------------------------------------- launcher
+
+
+def test_one_task_runs_in_place():
+    argv = launch.command(1, ["--config", "c.yaml", "distill", "--pipeline", "B"], env={})
+    assert argv[1:] == ["--config", "c.yaml", "distill", "--pipeline", "B"]
+    assert os.path.basename(argv[0]) in ("tide", os.path.basename(sys.argv[0]))
+
+
+def test_inside_slurm_the_ranks_start_with_one_srun():
+    env = {"SLURM_JOB_ID": "17", "SLURM_NTASKS": "2", "SLURM_CPUS_PER_TASK": "3"}
+    argv = launch.command(2, ["distill"], env=env)
+    assert argv[:4] == ["srun", "--ntasks=2", "--kill-on-bad-exit=1", "--export=ALL"]
+    assert "--cpus-per-task=3" in argv and argv[-1] == "distill"
+
+
+def test_inside_slurm_more_tasks_than_allocated_is_an_error():
+    with pytest.raises(RuntimeError, match="holds only 1"):
+        launch.command(2, ["distill"], env={"SLURM_JOB_ID": "17", "SLURM_NTASKS": "1"})
+
+
+def test_outside_slurm_the_ranks_start_with_torchrun():
+    argv = launch.command(2, ["distill"], env={})
+    assert argv[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+
+
+def test_rank_of_env():
+    assert launch.rank_of_env({}) == 0
+    assert launch.rank_of_env({"SLURM_PROCID": "3"}) == 3
+    assert launch.rank_of_env({"RANK": "1", "SLURM_PROCID": "0"}) == 1
+
+
+# ----------------------------------------------------------------------------- DDP loop
+
+ROWS = [{"x": torch.randn(6, generator=torch.Generator().manual_seed(i))} for i in range(24)]
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+def _collate(rows):
+    return torch.stack([r["x"] for r in rows])
+
+
+def _loss(model, batch, progress, gen):
+    noise = torch.randn(batch.shape, generator=gen) * 1e-4  # exercises the per-rank generator
+    out = model(batch + noise).squeeze(-1)
+    loss = ((out - batch.sum(-1)) ** 2).mean()
+    return loss, {"loss": float(loss.detach())}
+
+
+def _settings(batch_size):
+    return TrainSettings(steps=6, lr=1e-2, batch_size=batch_size, seed=3, checkpoint_every=2,
+                         warmup_ratio=0.0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, world, port, out_dir, stop_after):
+    from tide import distributed
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      TORCHELASTIC_RUN_ID="test")
+    torch.set_num_threads(1)
+    info = distributed.init("cpu")
+    model = _model()
+    summary = train(model, ROWS, _collate, _loss, _settings(2), state_dir=f"{out_dir}/state",
+                    log_path=f"{out_dir}/metrics.jsonl", stop_after=stop_after, dist=info)
+    torch.save({"state": model.state_dict(), "summary": summary, "rank": info.rank,
+                "world": info.world_size, "source": info.source}, f"{out_dir}/rank{rank}.pt")
+    distributed.shutdown(info)
+
+
+def _run_ddp(out_dir, stop_after=None):
+    mp.start_processes(_worker, args=(2, _free_port(), str(out_dir), stop_after), nprocs=2,
+                       join=True, start_method="spawn")
+    return [torch.load(out_dir / f"rank{r}.pt") for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    return out, _run_ddp(out)
+
+
+def test_two_ranks_form_one_group_and_end_with_equal_weights(ddp_run):
+    _, ranks = ddp_run
+    assert [(r["rank"], r["world"], r["source"]) for r in ranks] == [(0, 2, "torchrun"),
+                                                                    (1, 2, "torchrun")]
+    for name, w in ranks[0]["state"].items():
+        assert torch.equal(w, ranks[1]["state"][name]), name
+
+
+def test_ddp_matches_one_process_with_the_global_batch(ddp_run, tmp_path):
+    """Per-rank batch 2 on 2 ranks = batch 4 in one process (grads averaged by DDP), up to
+    float reduction order and the per-rank noise (tiny here)."""
+    _, ranks = ddp_run
+    single = _model()
+    train(single, ROWS, _collate, _loss, _settings(4), state_dir=tmp_path / "s",
+          log_path=tmp_path / "s.jsonl")
+    for name, w in single.state_dict().items():
+        assert torch.allclose(w, ranks[0]["state"][name], atol=1e-3), name
+
+
+def test_only_rank_zero_writes_the_log_and_checkpoint(ddp_run):
+    out, _ = ddp_run
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == list(range(1, 7))  # one line per step, not two
+    ckpt = torch.load(out / "state" / "checkpoint.pt", weights_only=False)
+    assert ckpt["world_size"] == 2 and len(ckpt["rank_rng"]) == 2
+
+
+def test_killed_and_resumed_ddp_run_is_bitwise_equal(ddp_run, tmp_path):
+    _, full = ddp_run
+    _run_ddp(tmp_path, stop_after=3)  # stops after step 3 with a checkpoint
+    resumed = _run_ddp(tmp_path)
+    assert resumed[0]["summary"]["resumed_from"] == 3
+    for name, w in full[0]["state"].items():
+        assert torch.equal(w, resumed[0]["state"][name]), name

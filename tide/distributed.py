@@ -1,0 +1,136 @@
+"""torch.distributed set-up for training runs: one process per GPU (or CPU task).
+
+The rendezvous comes from the environment of whoever started the processes:
+
+* ``srun`` inside a SLURM allocation (the cluster path, ``tide launch`` or ``tide submit``):
+  submitit's :class:`~submitit.helpers.TorchDistributedEnvironment` reads SLURM's task
+  variables and exports MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK;
+* ``torchrun`` (a multi-task run on one machine without SLURM): its own variables.
+
+A single process (neither of the above) is world size 1 and never touches
+torch.distributed, so the tiny default runs exactly as before.
+Imports only torch (+ submitit, lazily, on the SLURM path).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+    source: str = "single"  # single | slurm | torchrun
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _slurm_tasks() -> int:
+    """Tasks of the current SLURM job *step* (srun), 1 outside one."""
+    if "SLURM_STEP_ID" not in os.environ or "SLURM_PROCID" not in os.environ:
+        return 1
+    return int(os.environ.get("SLURM_STEP_NUM_TASKS") or os.environ.get("SLURM_NTASKS") or 1)
+
+
+def detect() -> str:
+    """Where the process group comes from: 'torchrun', 'slurm' or 'single'."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "TORCHELASTIC_RUN_ID" in os.environ:
+        return "torchrun"
+    if _slurm_tasks() > 1:
+        return "slurm"
+    return "single"
+
+
+def init(device: str = "cpu") -> DistInfo:
+    """Join the process group of this run (no-op for a single process).
+
+    Backend: nccl when training on CUDA, gloo on CPU. On CUDA each rank takes the GPU of
+    its local rank.
+    """
+    source = detect()
+    if source == "single":
+        return DistInfo()
+    if source == "slurm":
+        from submitit.helpers import TorchDistributedEnvironment
+
+        env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        rank, world, local = env.rank, env.world_size, env.local_rank
+        where = f"{env.master_addr}:{env.master_port}"
+    else:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local if torch.cuda.device_count() > local else 0)
+    torch.distributed.init_process_group(backend=backend)
+    info = DistInfo(rank=rank, world_size=world, local_rank=local, backend=backend, source=source)
+    log.info("distributed: rank %d of world size %d (local rank %d, backend %s, rendezvous %s "
+             "via %s, job %s)", rank, world, local, backend, where, source,
+             os.environ.get("SLURM_JOB_ID", "-"))
+    return info
+
+
+def device_of(info: DistInfo, device: str) -> str:
+    """The device of this rank: cuda:<local rank> on GPU (cuda:0 when SLURM already bound one
+    GPU per task), else unchanged."""
+    if not (info.enabled and device.startswith("cuda")):
+        return device
+    return f"cuda:{info.local_rank if torch.cuda.device_count() > info.local_rank else 0}"
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        torch.distributed.barrier()
+
+
+def any_flag(info: DistInfo, flag: bool) -> bool:
+    """True on every rank when ``flag`` is true on any rank (e.g. a preemption signal)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def mean_scalars(info: DistInfo, logs: dict) -> dict:
+    """Average the numeric entries of a log record over ranks (others left as rank 0's)."""
+    if not info.enabled:
+        return logs
+    keys = [k for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not keys:
+        return logs
+    t = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    out = dict(logs)
+    out.update({k: float(v) / info.world_size for k, v in zip(keys, t.tolist())})
+    return out
+
+
+def gather_objects(info: DistInfo, obj) -> list:
+    """Every rank's ``obj``, in rank order (a one-element list for a single process)."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def shutdown(info: DistInfo) -> None:
+    if info.enabled and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
