@@ -68,8 +68,10 @@ def teacher_logits(ctx: DistillContext, batch: dict, units_masked: torch.Tensor,
     if not ctx.run.compdemo:
         return _teacher_pass(ctx, batch, unit_to_teacher(units_masked))
     split_a, split_b = compdemo.split_masked_units(units_masked, ctx.run.rho, generator)
-    pass1 = _teacher_pass(ctx, batch, unit_to_teacher(split_b))  # M_A revealed
-    pass2 = _teacher_pass(ctx, batch, unit_to_teacher(split_a))  # M_B revealed
+    # pipeline B: both passes share the clean x_0 half, so its K/V are computed once
+    with ctx.teacher.shared_clean(batch["teacher_ids"], batch["teacher_valid"]):
+        pass1 = _teacher_pass(ctx, batch, unit_to_teacher(split_b))  # M_A revealed
+        pass2 = _teacher_pass(ctx, batch, unit_to_teacher(split_a))  # M_B revealed
     return compdemo.merge_pass_logits(pass1, pass2, unit_to_teacher(split_a))
 
 

@@ -14,12 +14,13 @@ Teachers are frozen, eval mode, no gradients, reduced precision on GPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 
 from tide.models.masks import bidirectional_mask, to_model_mask
-from tide.models.student import bd3lm_logits
+from tide.models.student import BD3LMCleanPrefix, bd3lm_logits
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Teacher:
     mask_token_id: int
     block_size: int = 32
     concat_order: str = "x0_xt"  # pipeline B only: "x0_xt" (authors) | "xt_x0" (ablation)
+    # (clean, key_valid, prefix) while a ``shared_clean`` block is open
+    _shared: tuple | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("bidirectional", "bd3lm"):
@@ -47,9 +50,32 @@ class Teacher:
     def logits(self, noised: torch.Tensor, clean: torch.Tensor | None = None,
                key_valid: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher logits [B, L_t, V_t] for the noised teacher sequence (fp32, no grad)."""
+        if self._shared is not None and clean is self._shared[0] and key_valid is self._shared[1]:
+            return self._shared[2].logits(noised).float()
         out = diffusion_logits(self.model, self.kind, noised, clean, key_valid,
                                block_size=self.block_size, concat_order=self.concat_order)
         return out.float()  # loss maths in fp32 (method.md §3)
+
+    @contextmanager
+    def shared_clean(self, clean: torch.Tensor, key_valid: torch.Tensor | None = None):
+        """Inside this block, bd3lm passes over this same ``clean`` x_0 tensor reuse its K/V.
+
+        CompDemo's two passes differ only in x_t (pipeline B): x_0 is run once, and each
+        ``logits(noised, clean, key_valid)`` call runs only x_t (:class:`BD3LMCleanPrefix`;
+        same logits within float rounding). A bidirectional teacher (pipeline A) sees the
+        noised tokens everywhere, so nothing is shared there.
+        """
+        if self.kind != "bd3lm":
+            yield
+            return
+        with torch.no_grad():
+            prefix = BD3LMCleanPrefix(self.model, clean, self.block_size,
+                                      xt_first=self.concat_order == "xt_x0", key_valid=key_valid)
+        self._shared = (clean, key_valid, prefix)
+        try:
+            yield
+        finally:
+            self._shared = None
 
 
 def diffusion_logits(model, kind: str, noised: torch.Tensor, clean: torch.Tensor | None,
