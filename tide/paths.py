@@ -41,7 +41,8 @@ def dataset(kind: str, split: str, root=None) -> Path:
 
 
 def eval_data(benchmark: str, root=None) -> Path:
-    return _r(root) / "data" / "eval" / f"{benchmark}.jsonl"
+    """Tiny offline items of one benchmark: a directory of ``<lm-eval task>.jsonl``."""
+    return _r(root) / "data" / "eval" / benchmark
 
 
 def model(name: str, root=None) -> Path:

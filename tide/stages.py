@@ -159,15 +159,15 @@ def dataset(cfg: Config, kind: str, split: str, root=None) -> None:
 
 
 def eval_data(cfg: Config, benchmark: str, root=None) -> None:
-    """Tiny path: held-out benchmark items written in the real datasets' schemas."""
-    from tide.data.corpus import gsm8k_items, mmlu_items, write_jsonl
+    """Tiny path: held-out benchmark items in the real datasets' schemas, one
+    ``<task>.jsonl`` per lm-eval (sub)task, written as one directory (atomically)."""
+    from tide.data.corpus import write_jsonl
+    from tide.eval.tiny_data import tiny_items
 
-    makers = {"gsm8k": gsm8k_items, "mmlu": mmlu_items}
-    if benchmark not in makers:
-        raise ValueError(f"eval data: the tiny path generates {sorted(makers)}, "
-                         f"found {benchmark!r}; use eval.source: hub for the others")
-    n = cfg["eval"]["limit"] or 100
-    write_jsonl(paths.eval_data(benchmark, root), makers[benchmark](n, cfg["eval"]["seed"]))
+    items = tiny_items(benchmark, cfg["eval"]["limit"] or 100, cfg["eval"]["seed"])
+    with atomic_dir(paths.eval_data(benchmark, root)) as tmp:
+        for task, rows in items.items():
+            write_jsonl(tmp / f"{task}.jsonl", rows)
 
 
 # ------------------------------------------------------------------ models
@@ -476,7 +476,7 @@ def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
     ev = cfg["eval"]
     data_files = None
     if ev["source"] == "tiny":
-        data_files = {"test": str(paths.eval_data(benchmark, root).resolve())}
+        data_files = str(paths.eval_data(benchmark, root).resolve())
     run_eval(model_args, benchmark, paths.eval_dir(model_id, benchmark, root),
              data_files=data_files, limit=ev.get("limit"), batch_size=ev["batch_size"],
              model=model, seed=ev["seed"], extra={"model_id": model_id})
@@ -523,31 +523,8 @@ def ablation_rows(cfg: Config, spec_file: str, score_files: list[str], out: str)
     atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))
 
 
-def _empirical_lambda(root=None):
-    """(t, p, λ) logged by the first TIDAL run found, for the heatmap's second panel."""
-    import json
-
-    import pandas as pd
-
-    for log_file in sorted(Path(paths._r(root), "runs").glob("*/*/metrics.jsonl")):
-        pts = [dict(t=d["t"], p=d["p"], lam=d["lambda"])
-               for line in log_file.read_text().splitlines()
-               for d in json.loads(line).get("tidal", [])]
-        if pts:
-            return pd.DataFrame(pts), log_file
-    return None, None
-
-
 def report(cfg: Config, scores: str | None, out: str, root=None) -> None:
-    """Tables and figures from result files only (no GPU, no weights)."""
-    from tide.report.figures import plot_lambda_heatmap
-    from tide.report.tables import write_main_tables
+    """Every table and figure of ``reports/`` from result files only (no GPU, no weights)."""
+    from tide.report.build import build_report
 
-    scores = scores or str(paths.scores_csv(root))
-    write_main_tables(scores, out)
-    d = cfg["distill"]["defaults"]
-    empirical, source = _empirical_lambda(root)
-    if source is not None:
-        log.info("empirical (t, p, λ) from %s", source)
-    plot_lambda_heatmap(Path(out) / "lambda_heatmap.png", l_init=d["l_init"], l_max=d["l_max"],
-                        schedule=d["schedule"], axis_mode="both", empirical=empirical)
+    build_report(cfg, out, root=root, scores=scores)

@@ -18,7 +18,7 @@ class Benchmark:
     upstream_task: str  # the authors' lm-eval task it reproduces
     num_fewshot: int
     max_new_tokens: int  # = steps: one token per step (spec §4)
-    metric: str
+    metric: str  # lm-eval's results key is "<metric>,<filter>" (pass_at_1 = pass@1)
     filter: str
     block_size: int = 32
 
@@ -30,8 +30,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
     Benchmark("mmlu_pro", "MMLU-Pro", "tide_mmlu_pro", "mmlu_pro", 0, 256, "exact_match", "custom-extract"),
     Benchmark("hellaswag", "HellaSwag", "tide_hellaswag_gen", "hellaswag_gen", 0, 3, "exact_match", "first-letter"),
     Benchmark("mmlu", "MMLU", "tide_mmlu_generative", "mmlu_generative_dream", 0, 3, "exact_match", "first-letter"),
-    Benchmark("humaneval", "HumanEval", "tide_humaneval_instruct", "humaneval_instruct", 0, 256, "pass@1", "none"),
-    Benchmark("mbpp", "MBPP", "tide_mbpp_instruct", "mbpp_instruct", 0, 256, "pass@1", "none"),
+    Benchmark("humaneval", "HumanEval", "tide_humaneval_instruct", "humaneval_instruct", 0, 256, "pass_at_1", "create_test"),
+    Benchmark("mbpp", "MBPP", "tide_mbpp_instruct", "mbpp_instruct", 0, 256, "pass_at_1", "extract_code"),
 ]}
 
 

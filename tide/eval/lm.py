@@ -86,6 +86,41 @@ def bd3lm_loglikelihood(model, context: list[int], continuation: list[int], *, m
     return -total / (passes * rows)
 
 
+def load_checkpoint(pretrained: str, *, tokenizer: str, dtype: torch.dtype,
+                    attn_implementation: str, device: str):
+    """(tokenizer, model) of a BD3LM student: ours, or a released checkpoint (spec §1, §3).
+
+    The released ``a2d-qwen3`` checkpoints store a plain Qwen3 config (model_type
+    ``a2d-qwen3``, no block size, no mask id) + weights; the mask id is then read from the
+    tokenizer's ``<|mask|>`` (models.md). Anything that does not load stops here with an
+    error naming the checkpoint.
+    """
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    import tide.models.student  # noqa: F401  (registers a2d-qwen3 with the Auto classes)
+    from tide.models.masks import ALLOWED_ATTN_IMPLEMENTATIONS
+
+    if attn_implementation not in ALLOWED_ATTN_IMPLEMENTATIONS:
+        raise ValueError(f"tide_bd3lm model_args.attn_implementation: expected one of "
+                         f"{ALLOWED_ATTN_IMPLEMENTATIONS}, found {attn_implementation!r}")
+    try:
+        tok = AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=True)
+        model = AutoModelForMaskedLM.from_pretrained(
+            pretrained, dtype=dtype, attn_implementation=attn_implementation,
+            trust_remote_code=True)
+    except Exception as exc:  # noqa: BLE001  (any loading failure: name the checkpoint)
+        raise ValueError(f"tide_bd3lm: checkpoint {pretrained!r} does not load as a BD3LM "
+                         f"student ({type(exc).__name__}: {exc})") from exc
+    if getattr(model.config, "mask_token_id", None) is None:
+        mask_id = tok.mask_token_id if tok.mask_token_id is not None else \
+            tok.get_vocab().get("<|mask|>")
+        if mask_id is None:
+            raise ValueError(f"tide_bd3lm: checkpoint {pretrained!r}: config.json has no "
+                             f"mask_token_id and tokenizer {tokenizer!r} no <|mask|> token")
+        model.config.mask_token_id = int(mask_id)
+    return tok, model.to(device).eval()
+
+
 def _int(name: str, value) -> int:
     try:
         return int(value)
@@ -107,19 +142,15 @@ class TideBD3LM(LM):
                              "pretrained, max_new_tokens, steps, block_size, temperature, "
                              "cfg_scale, remasking, batch_size, device, dtype, "
                              "attn_implementation, mc_num, mc_batch_size, seed, tokenizer")
-        from transformers import AutoTokenizer
-
-        from tide.models.build import load_student
-
         if str(dtype) not in DTYPES:
             raise ValueError(f"tide_bd3lm model_args.dtype: expected one of {sorted(DTYPES)}, "
                              f"found {dtype!r}")
         self.pretrained, self._device = str(pretrained), str(device or "cpu")
-        self.model = load_student(self.pretrained, dtype=DTYPES[str(dtype)],
-                                  attn_implementation=str(attn_implementation),
-                                  device=self._device).eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer or pretrained))
-        block = self.model.config.block_size if block_size in (None, "") else _int("block_size", block_size)
+        self.tokenizer, self.model = load_checkpoint(
+            self.pretrained, tokenizer=str(tokenizer or pretrained), dtype=DTYPES[str(dtype)],
+            attn_implementation=str(attn_implementation), device=self._device)
+        block = (getattr(self.model.config, "block_size", None) or 32) if block_size in (None, "") \
+            else _int("block_size", block_size)
         self.settings = SamplerSettings(
             max_new_tokens=_int("max_new_tokens", max_new_tokens), steps=_int("steps", steps),
             block_size=block, temperature=float(temperature), remasking=str(remasking),
@@ -133,6 +164,7 @@ class TideBD3LM(LM):
         self.pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
                        else self.tokenizer.eos_token_id)
         self.eos_ids = self._eos_ids()
+        self.last_generated_ids: list[list[int]] = []  # ids of the last generate_until call
         log.info("tide_bd3lm: %s, sampler %s, batch %d", self.pretrained, self.settings,
                  self.batch_size)
 
@@ -165,7 +197,8 @@ class TideBD3LM(LM):
             continue_final_message=not add_generation_prompt, enable_thinking=False)
 
     def get_model_info(self) -> dict:
-        return {"sampler": asdict(self.settings), "mc_num": self.mc_num,
+        return {"sampler": asdict(self.settings), "batch_size": self.batch_size,
+                "mc_num": self.mc_num,
                 "mc_batch_size": self.mc_batch_size, "seed": self.seed,
                 "attn_implementation": self.attn_implementation, "dtype": self.dtype_name,
                 "pretrained": self.pretrained}
@@ -178,6 +211,7 @@ class TideBD3LM(LM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         """Sampler of §2 on chat-formatted contexts; cut at ``until`` afterwards (§3)."""
         out: list[str] = []
+        self.last_generated_ids = []
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
         bar = tqdm(total=len(requests), desc="tide_bd3lm generate", disable=disable_tqdm)
         for start in range(0, len(requests), self.batch_size):
@@ -185,6 +219,7 @@ class TideBD3LM(LM):
             prompts = [self._encode(r.args[0]) for r in chunk]
             ids = generate(self.model, prompts, self.settings, mask_id=self.mask_id,
                            pad_id=self.pad_id, eos_ids=self.eos_ids, generator=gen)
+            self.last_generated_ids += [list(row) for row in ids]
             for req, row in zip(chunk, ids):
                 text = cut_at_stop(trim_and_decode(self.tokenizer, row), _until(req.args[1]))
                 self.cache_hook.add_partial("generate_until", req.args, text)

@@ -23,8 +23,11 @@ import json
 import logging
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tide.eval.benchmarks import BENCHMARKS, Benchmark
 from tide.io import atomic_dir, atomic_write_json, atomic_write_text, provenance
@@ -36,13 +39,95 @@ TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 MODELS = ("tide_bd3lm", "hf")
 
 
+#: fields every task file must define (group files: GROUP_FIELDS); checked before a run
+TASK_FIELDS = ("task", "dataset_path", "output_type", "test_split", "doc_to_text",
+               "doc_to_target", "metric_list")
+GROUP_FIELDS = ("group", "task", "aggregate_metric_list")
+
+
+class _AnyTagLoader(yaml.SafeLoader):
+    """safe_load that reads ``!function x.y`` as the string (indexing only, no imports)."""
+
+
+_AnyTagLoader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node))
+
+
+def _read_yaml(path: Path) -> dict:
+    with open(path) as f:
+        cfg = yaml.load(f, Loader=_AnyTagLoader)  # noqa: S506  (safe loader + string tags)
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: expected a YAML mapping, found {type(cfg).__name__}")
+    return cfg
+
+
+def task_index(tasks_dir: Path | None = None) -> dict[str, Path]:
+    """``{task or group name: yaml path}`` of every task file under ``tasks_dir``."""
+    return dict(_task_index(Path(tasks_dir or TASKS_DIR)))
+
+
+@lru_cache(maxsize=8)
+def _task_index(tasks_dir: Path) -> dict[str, Path]:
+    index: dict[str, Path] = {}
+    for path in sorted(tasks_dir.rglob("*.yaml")):
+        cfg = _read_yaml(path)
+        name = cfg.get("group") or cfg.get("task")
+        if not isinstance(name, str):
+            raise ValueError(f"{path}: field 'task' (or 'group') missing; expected the task name")
+        if name in index:
+            raise ValueError(f"{path}: task {name!r} is also defined in {index[name]}")
+        index[name] = path
+    return index
+
+
 def task_yaml(task: str) -> Path:
-    return TASKS_DIR / f"{task}.yaml"
+    index = task_index()
+    if task not in index:
+        raise ValueError(f"task {task!r}: no task file in {TASKS_DIR}; found {sorted(index)}")
+    return index[task]
+
+
+def task_config(task: str) -> dict:
+    """The task's configuration with its ``include`` chain merged (no functions imported)."""
+    path = task_yaml(task)
+    cfg = _read_yaml(path)
+    merged: dict = {}
+    for inc in ([cfg.pop("include")] if isinstance(cfg.get("include"), str)
+                else cfg.pop("include", None) or []):
+        inc_path = (path.parent / inc) if not Path(inc).is_absolute() else Path(inc)
+        if not inc_path.is_file():
+            raise ValueError(f"{path}: field 'include': no file at {inc_path}")
+        merged.update(_read_yaml(inc_path))
+    merged.update(cfg)
+    return merged
+
+
+def subtasks(task: str) -> list[str]:
+    """A group's tasks, or ``[task]`` for a plain task."""
+    cfg = task_config(task)
+    return list(cfg["task"]) if "group" in cfg else [task]
+
+
+def validate_task(task: str) -> None:
+    """Stop before lm-eval runs when a task file lacks a field (error names file and field)."""
+    cfg = task_config(task)
+    if "group" in cfg:
+        missing = [f for f in GROUP_FIELDS if f not in cfg]
+        if missing:
+            raise ValueError(f"{task_yaml(task)}: group file lacks field(s) {missing}; "
+                             f"expected {list(GROUP_FIELDS)}")
+        for sub in cfg["task"]:
+            validate_task(sub)
+        return
+    missing = [f for f in TASK_FIELDS if f not in cfg]
+    if missing:
+        raise ValueError(f"{task_yaml(task)}: task {task!r} lacks field(s) {missing}; expected "
+                         f"all of {list(TASK_FIELDS)} (here or in its include)")
 
 
 def available_benchmarks() -> list[str]:
-    """Benchmarks of the protocol table (§4) whose task YAML exists in tide/eval/tasks."""
-    return sorted(name for name, b in BENCHMARKS.items() if task_yaml(b.task).is_file())
+    """Benchmarks of the protocol table (§4) whose task file exists in tide/eval/tasks."""
+    index = task_index()
+    return sorted(name for name, b in BENCHMARKS.items() if b.task in index)
 
 
 def benchmark_spec(name: str) -> Benchmark:
@@ -54,11 +139,7 @@ def benchmark_spec(name: str) -> Benchmark:
 
 
 def _base_test_split(task: str) -> str:
-    import yaml
-
-    with open(task_yaml(task)) as f:
-        cfg = yaml.safe_load(f)
-    return cfg.get("test_split", "test")
+    return task_config(task).get("test_split", "test")
 
 
 def normalise_data_files(data_files: dict | str | os.PathLike | None) -> dict[str, str] | None:
@@ -72,8 +153,6 @@ def normalise_data_files(data_files: dict | str | os.PathLike | None) -> dict[st
 
 def write_offline_task(task: str, data_files: dict | str, include_dir: Path) -> Path:
     """Write ``include_dir/{task}.yaml``: the base task, data read from local JSON lines."""
-    import yaml
-
     data_files = normalise_data_files(data_files) or {}
     split = _base_test_split(task)
     if split not in data_files:
@@ -88,6 +167,47 @@ def write_offline_task(task: str, data_files: dict | str, include_dir: Path) -> 
     out.write_text("# generated by tide.eval.run: base task, local data\n"
                    + yaml.safe_dump(derived, sort_keys=True))
     return out
+
+
+def offline_data_files(task: str, data_dir: Path) -> dict[str, dict[str, str]]:
+    """``{subtask: {test_split: data_dir/<subtask>.jsonl}}`` for the subtasks that have a file.
+
+    The tiny route may cover only some subtasks of a group (e.g. 2 of BBH's 27)."""
+    found = {}
+    for sub in subtasks(task):
+        path = Path(data_dir) / f"{sub}.jsonl"
+        if path.is_file():
+            found[sub] = {_base_test_split(sub): str(path.resolve())}
+    if not found:
+        raise FileNotFoundError(f"offline data for {task}: no <task>.jsonl in {data_dir} for any "
+                                f"of {subtasks(task)}")
+    return found
+
+
+def write_offline_tasks(task: str, data: dict | str | os.PathLike, include_dir: Path) -> list[str]:
+    """Offline route (spec §3): derived YAMLs in ``include_dir`` that include the base files.
+
+    ``data``: a directory with ``<subtask>.jsonl`` files, or (plain tasks) a file or
+    ``{split: file}``. A group gets a derived group file listing the subtasks with data;
+    its aggregation is the base group's. Returns the subtasks evaluated.
+    """
+    is_dir = isinstance(data, (str, os.PathLike)) and Path(data).is_dir()
+    if not is_dir:
+        if "group" in task_config(task):
+            raise ValueError(f"data for group {task}: expected a directory of <subtask>.jsonl "
+                             f"files, found {data}")
+        write_offline_task(task, data, include_dir)
+        return [task]
+    files = offline_data_files(task, Path(data))
+    for sub, data_files in files.items():
+        write_offline_task(sub, data_files, include_dir)
+    cfg = task_config(task)
+    if "group" in cfg:
+        group = {k: v for k, v in cfg.items() if k != "task"} | {"task": sorted(files)}
+        (Path(include_dir) / f"{task}.yaml").write_text(
+            "# generated by tide.eval.run: the base group over the subtasks with local data\n"
+            + yaml.safe_dump(group, sort_keys=True))
+    return sorted(files)
 
 
 def _parse_model_args(model_args: dict | str | None) -> dict:
@@ -141,13 +261,42 @@ def _run_lm_eval(model: str, args: dict, bench: Benchmark, include_dir: Path, *,
         model=model, model_args=args, tasks=[bench.task], num_fewshot=bench.num_fewshot,
         batch_size=batch_size, limit=limit, log_samples=log_samples,
         apply_chat_template=True, fewshot_as_multiturn=True, task_manager=tm,
+        confirm_run_unsafe_code=True,
         random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
         fewshot_random_seed=seed)
 
 
+def _n_docs(results: dict, tasks: list[str]) -> int:
+    return sum(int(results["n-samples"][t]["effective"]) for t in tasks if t in results["n-samples"])
+
+
+def task_file_hashes(task: str) -> dict[str, str]:
+    """sha256 of every pinned file defining ``task`` (its YAML, includes, subtasks)."""
+    import hashlib
+
+    paths: set[Path] = set()
+
+    def add(name: str) -> None:
+        path = task_yaml(name)
+        paths.add(path)
+        cfg = _read_yaml(path)
+        incs = cfg.get("include") or []
+        for inc in [incs] if isinstance(incs, str) else incs:
+            paths.add((path.parent / inc).resolve())
+        if "group" in cfg:
+            for sub in cfg["task"]:
+                add(sub)
+
+    add(task)
+    return {str(p.relative_to(TASKS_DIR)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(paths)}
+
+
 def _score(results: dict, bench: Benchmark, model: str, args: dict, *, batch_size: int,
-           seed: int, limit, data_files) -> dict:
-    task_res = results["results"][bench.task]
+           seed: int, limit, data, tasks: list[str]) -> dict:
+    task_res = results["results"].get(bench.task) or results.get("groups", {}).get(bench.task)
+    if task_res is None:
+        raise KeyError(f"lm-eval results: no entry for {bench.task}; found {sorted(results['results'])}")
     key = f"{bench.metric},{bench.filter}"
     if key not in task_res:
         raise KeyError(f"lm-eval results for {bench.task}: no {key!r}; found {sorted(task_res)}")
@@ -155,18 +304,30 @@ def _score(results: dict, bench: Benchmark, model: str, args: dict, *, batch_siz
         sampler = results["config"].get("sampler")
     else:  # hf: greedy transformers generate, length/stops from the task's generation_kwargs
         sampler = {"model": model,
-                   "generation_kwargs": results["configs"][bench.task].get("generation_kwargs", {})}
+                   "generation_kwargs": results["configs"][tasks[0]].get("generation_kwargs", {})}
     return _json_safe({
-        "benchmark": bench.name, "task": bench.task, "metric": bench.metric,
+        "benchmark": bench.name, "task": bench.task, "subtasks": tasks, "metric": bench.metric,
         "filter": bench.filter, "value": 100.0 * float(task_res[key]),
-        "n": int(results["n-samples"][bench.task]["effective"]),
+        "n": _n_docs(results, tasks),
         "model": model, "model_args": args, "sampler": sampler, "batch_size": batch_size,
         "seed": seed, "num_fewshot": bench.num_fewshot, "limit": limit,
         "apply_chat_template": True, "fewshot_as_multiturn": True,
-        "data": {k: str(v) for k, v in data_files.items()} if data_files else "hub",
-        "lm_eval": importlib.metadata.version("lm_eval"),
+        "data": data, "lm_eval": importlib.metadata.version("lm_eval"),
         "task_hashes": results.get("task_hashes", {}),
-        "provenance": provenance()})
+        "task_files": task_file_hashes(bench.task),
+        "command": lm_eval_command(model, args, bench, batch_size=batch_size, limit=limit),
+        "provenance": provenance(seed=seed)})
+
+
+def lm_eval_command(model: str, args: dict, bench: Benchmark, *, batch_size: int,
+                    limit=None, include_path: str | os.PathLike | None = None) -> str:
+    """The equivalent ``lm_eval`` CLI call (recorded with each result; README by hand)."""
+    margs = ",".join(f"{k}={v}" for k, v in args.items())
+    cmd = (f"lm_eval --model {model} --model_args {margs} --tasks {bench.task} "
+           f"--num_fewshot {bench.num_fewshot} --batch_size {batch_size} "
+           f"--apply_chat_template --fewshot_as_multiturn --confirm_run_unsafe_code "
+           f"--include_path {include_path or TASKS_DIR}")
+    return cmd + (f" --limit {limit}" if limit is not None else "")
 
 
 def task_hashes(samples: dict | None) -> dict[str, str]:
@@ -189,31 +350,36 @@ def _write_outputs(out_dir, results: dict, score: dict) -> None:
 
 
 def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
-             data_files: dict | str | None = None, limit: int | float | None = None,
-             batch_size: int = 1, model: str = "tide_bd3lm", seed: int = 1234,
-             log_samples: bool = True, extra: dict | None = None) -> dict:
+             data_files: dict | str | os.PathLike | None = None,
+             limit: int | float | None = None, batch_size: int = 1,
+             model: str = "tide_bd3lm", seed: int = 1234, log_samples: bool = True,
+             extra: dict | None = None) -> dict:
     """Run ``benchmark`` (§4 protocol) for ``model`` and write the three files; returns score.json.
 
-    ``data_files`` ({"test": path} or a path) switches to local JSON lines in the real
-    dataset's schema; without it the task reads the hub dataset named in its YAML.
-    ``extra`` is merged into score.json (the workflow records the model id there).
+    ``data_files`` switches to local JSON lines in the real datasets' schemas: a directory
+    of ``<task>.jsonl`` (one per (sub)task; the tiny eval-data stage writes these), or for a
+    plain task a file / ``{split: file}``. Without it the tasks read the hub datasets named
+    in their YAMLs. ``extra`` is merged into score.json (the workflow records the model id).
+    Nothing is written unless the whole evaluation finished (one atomic directory).
     """
     bench = benchmark_spec(benchmark)
+    validate_task(bench.task)
     args = resolve_model_args(model, model_args, bench, seed)
-    data_files = normalise_data_files(data_files)
     with tempfile.TemporaryDirectory(prefix="tide_tasks_") as tmp:
         if data_files:
             include_dir = Path(tmp)
-            write_offline_task(bench.task, data_files, include_dir)
+            tasks = write_offline_tasks(bench.task, data_files, include_dir)
+            data = (str(Path(data_files).resolve()) if isinstance(data_files, (str, os.PathLike))
+                    else normalise_data_files(data_files))
         else:
-            include_dir = TASKS_DIR
+            include_dir, tasks, data = TASKS_DIR, subtasks(bench.task), "hub"
         results = _run_lm_eval(model, args, bench, include_dir, limit=limit,
                                batch_size=batch_size, seed=seed, log_samples=log_samples)
     if results is None:
         raise RuntimeError("lm_eval.simple_evaluate returned None (not rank 0?)")
     results.setdefault("task_hashes", task_hashes(results.get("samples")))
     score = _score(results, bench, model, args, batch_size=batch_size, seed=seed, limit=limit,
-                   data_files=data_files)
+                   data=data, tasks=tasks)
     score.update(extra or {})
     _write_outputs(out_dir, results, score)
     log.info("%s %s: %s/%s = %.2f%% (n=%d) -> %s", model, bench.name, bench.metric,

@@ -65,7 +65,7 @@ rule dataset:
 
 rule eval_data:
     output:
-        paths.eval_data("{benchmark}"),
+        directory(paths.eval_data("{benchmark}")),
     params:
         ev=json.dumps(CFG["eval"], sort_keys=True),
     log:
