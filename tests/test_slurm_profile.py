@@ -30,8 +30,14 @@ def test_paper_resources_reach_the_distill_jobs():
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     block = out[out.index("rule distill:"):][:1500]
-    # 8 GPUs as 8 tasks (one per GPU), so the plugin never falls back to --ntasks-per-gpu
+    # 8 GPUs as 8 ranks: tasks_per_gpu stated (else the plugin would pass --ntasks-per-gpu=8,
+    # its issues 316/459), `mpi` so the ranks start with one srun in the batch step, and
+    # SLURM's warning signal before the time limit
     assert "gpu=8" in block and "tasks=8" in block and "runtime=2880" in block
+    assert "tasks_per_gpu=1" in block and "mpi=srun" in block
+    assert "--signal=USR1@" in block
+    ev = out[out.index("rule evaluate:"):][:1500]
+    assert "gpu=1" in ev and "mpi" not in ev
 
 
 def test_missing_partition_fails_before_submission():
@@ -41,3 +47,15 @@ def test_missing_partition_fails_before_submission():
     assert res.returncode != 0
     assert "TIDE_SLURM_PARTITION" in out and "not set" in out
     assert "sbatch" not in out.lower() or "Job submission failed" not in out
+
+
+def test_unsatisfiable_gpu_request_fails_before_submission(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "config" / "paper.yaml").read_text().replace(
+        "distill: {threads: 16, mem_mb: 256000, runtime: 2880, gpus: 8, tasks: 8}",
+        "distill: {threads: 16, mem_mb: 256000, runtime: 2880, gpus: 8, tasks: 3}"))
+    res = _run(["--profile", "slurm", "-n", "all", "--configfile", str(bad)],
+               env_extra={"TIDE_SLURM_PARTITION": "gpu", "TIDE_SLURM_ACCOUNT": "proj"})
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "resources.distill.tasks" in out and "found 3" in out
