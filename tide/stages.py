@@ -456,30 +456,50 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
 
 def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
     """(lm-eval model name, model_args) of a model id: the AR baseline goes through lm-eval's
-    own ``hf`` model, every diffusion student through ours (``tide_bd3lm``)."""
-    if model_id in ("ar", "bd3lm"):
-        path = model_pointer(model_id, root)["path"]
+    own ``hf`` model, every diffusion student through ours (``tide_bd3lm``). Ids listed in
+    ``eval.checkpoints`` are released checkpoints evaluated as they are (no training)."""
+    checkpoints = cfg["eval"].get("checkpoints") or {}
+    if model_id in checkpoints:
+        model, path = checkpoints[model_id]["model"], checkpoints[model_id]["path"]
+    elif model_id in ("ar", "bd3lm"):
+        model, path = ("hf" if model_id == "ar" else "tide_bd3lm"), model_pointer(model_id, root)["path"]
     else:
         pipeline, run = model_id.split("_", 1)
-        path = str(paths.run_model(pipeline, run, root))
+        model, path = "tide_bd3lm", str(paths.run_model(pipeline, run, root))
     common = f"pretrained={path},dtype={cfg['dtype']},device={_device(cfg)}"
-    if model_id == "ar":
+    if model == "hf":
         return "hf", common
     return "tide_bd3lm", f"{common},attn_implementation={cfg['attn_implementation']}"
+
+
+def eval_plan(cfg: Config, model_id: str, benchmark: str, root=None) -> dict:
+    """What ``evaluate`` runs for (model_id, benchmark): the §4 protocol under the config.
+
+    Returns the lm-eval model, resolved model_args, task, shots, data, limit, batch size,
+    seed and the equivalent ``lm_eval`` command (tests check it against spec §4).
+    """
+    from tide.eval.run import benchmark_spec, lm_eval_command, resolve_model_args
+
+    bench = benchmark_spec(benchmark)
+    ev = cfg["eval"]
+    model, model_args = _eval_model(cfg, model_id, root)
+    args = resolve_model_args(model, model_args, bench, ev["seed"])
+    data = str(paths.eval_data(benchmark, root).resolve()) if ev["source"] == "tiny" else None
+    return {"model": model, "model_args": args, "benchmark": benchmark, "task": bench.task,
+            "num_fewshot": bench.num_fewshot, "data_files": data, "limit": ev.get("limit"),
+            "batch_size": ev["batch_size"], "seed": ev["seed"],
+            "command": lm_eval_command(model, args, bench, batch_size=ev["batch_size"],
+                                       limit=ev.get("limit"))}
 
 
 def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
     """lm-eval one model on one benchmark with the paper's protocol (spec §4)."""
     from tide.eval.run import evaluate as run_eval
 
-    model, model_args = _eval_model(cfg, model_id, root)
-    ev = cfg["eval"]
-    data_files = None
-    if ev["source"] == "tiny":
-        data_files = str(paths.eval_data(benchmark, root).resolve())
-    run_eval(model_args, benchmark, paths.eval_dir(model_id, benchmark, root),
-             data_files=data_files, limit=ev.get("limit"), batch_size=ev["batch_size"],
-             model=model, seed=ev["seed"], extra={"model_id": model_id})
+    plan = eval_plan(cfg, model_id, benchmark, root)
+    run_eval(plan["model_args"], benchmark, paths.eval_dir(model_id, benchmark, root),
+             data_files=plan["data_files"], limit=plan["limit"], batch_size=plan["batch_size"],
+             model=plan["model"], seed=plan["seed"], extra={"model_id": model_id})
 
 
 def collect_scores(inputs: list[str], out: str) -> None:

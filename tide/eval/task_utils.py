@@ -193,9 +193,14 @@ def humaneval_predictions(resps: list[list[str]], docs: list[dict]) -> list[list
 
 
 def extract_code_block(text: str) -> str:
-    """The first fenced block; "```" is prepended because the gen_prefix opened it (§5)."""
+    """The first fenced block of the response; the gen_prefix opened the fence (§5).
+
+    Upstream prepends "```", whose ``(?:\w+)?`` then eats a leading identifier ("def");
+    we prepend "```\n" unless the response opens its own fence.
+    """
     pattern = r"```(?:\w+)?\n?(.*?)\n?```"
-    matches = re.findall(pattern, "```" + text, re.DOTALL)
+    matches = re.findall(pattern, text if text.lstrip().startswith("```") else "```\n" + text,
+                         re.DOTALL)
     if not matches:
         matches = re.findall(pattern, re.sub(r"```python", "```", text), re.DOTALL)
     return matches[0] if matches else ""

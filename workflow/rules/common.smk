@@ -23,6 +23,8 @@ TIDE = f"tide --config {RESOLVED}"
 RUNS = CFG.runs()
 ABLATIONS = [r for r in RUNS if r.is_ablation]
 MODEL_IDS = ["ar", "bd3lm"] + [r.model_id for r in RUNS]
+# released checkpoints (eval.checkpoints): evaluated as they are by the `released` target
+CHECKPOINT_IDS = sorted(CFG["eval"].get("checkpoints") or {})
 BENCHMARKS = CFG["eval"]["benchmarks"]
 ABLATION_BENCHMARKS = CFG["eval"].get("ablation_benchmarks") or BENCHMARKS
 TINY = CFG["data"]["source"] == "tiny"
@@ -31,7 +33,7 @@ TINY = CFG["data"]["source"] == "tiny"
 wildcard_constraints:
     pipeline="A|B",
     run="|".join(sorted({r.name for r in RUNS})) or "none",
-    model_id="|".join(MODEL_IDS),
+    model_id="|".join(MODEL_IDS + CHECKPOINT_IDS),
     benchmark="|".join(sorted(set(BENCHMARKS) | set(ABLATION_BENCHMARKS))),
     kind="sft|sft_teacher_a|sft_teacher_b|A|B",
     split="train|heldout",
@@ -83,7 +85,9 @@ def trained(name):
 
 
 def model_input(model_id):
-    """The pointer file of a model to evaluate."""
+    """The pointer file of a model to evaluate (none for a released checkpoint)."""
+    if model_id in CHECKPOINT_IDS:
+        return []
     if model_id in ("ar", "bd3lm"):
         return str(paths.model_metrics(model_id))
     pipeline, run = model_id.split("_", 1)

@@ -2,7 +2,7 @@
 
 
 def eval_inputs(wildcards):
-    inputs = {"model": model_input(wildcards.model_id)}
+    inputs = {"model": model_input(wildcards.model_id)} if model_input(wildcards.model_id) else {}
     if CFG["eval"]["source"] == "tiny":
         inputs["data"] = str(paths.eval_data(wildcards.benchmark))
     return inputs
@@ -40,3 +40,26 @@ rule scores:
         **res("default"),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} scores {input} --out {output} > {log} 2>&1"
+
+
+# The released checkpoints (config eval.checkpoints), no training: one job per
+# (checkpoint, benchmark), then their own tidy CSV. `snakemake released`.
+rule released_scores:
+    input:
+        [str(paths.eval_score(m, b)) for m in CHECKPOINT_IDS for b in BENCHMARKS],
+    output:
+        paths.scores_csv().with_name("scores_released.csv"),
+    log:
+        paths.log("scores", "released"),
+    benchmark:
+        paths.benchmark_file("scores", "released")
+    threads: threads("default")
+    resources:
+        **res("default"),
+    shell:
+        "OMP_NUM_THREADS={threads} {TIDE} scores {input} --out {output} > {log} 2>&1"
+
+
+rule released:
+    input:
+        rules.released_scores.output,
