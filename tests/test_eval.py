@@ -287,16 +287,24 @@ def test_chat_template_and_stop_strings(bd3lm):
 
 
 def test_generate_until_batch_invariant(bd3lm):
-    ctxs = [bd3lm.apply_chat_template([{"role": "user", "content": q}]) for q, _, _ in GSM8K_DOCS[:4]]
+    """Eval batch 1 vs 4: identical generated token ids (prompts of different lengths, so
+    the left padding differs; two blocks of 8 generated)."""
+    questions = [GSM8K_DOCS[0][0], "Hi", GSM8K_DOCS[6][0] + " Think step by step.", "What is 3 * 3?"]
+    ctxs = [bd3lm.apply_chat_template([{"role": "user", "content": q}]) for q in questions]
+    assert len({len(bd3lm._encode(c)) for c in ctxs}) == 4
     reqs = [_req(c, {"until": ["Q:"]}) for c in ctxs]
     old = bd3lm.batch_size
     try:
         bd3lm.batch_size = 1
         one = bd3lm.generate_until(reqs, disable_tqdm=True)
+        ids_one = bd3lm.last_generated_ids
         bd3lm.batch_size = 4
         four = bd3lm.generate_until(reqs, disable_tqdm=True)
+        ids_four = bd3lm.last_generated_ids
     finally:
         bd3lm.batch_size = old
+    assert len(ids_one) == 4 and any(len(r) > 0 for r in ids_one)
+    assert ids_one == ids_four
     assert one == four and all(isinstance(t, str) for t in one)
 
 
@@ -349,3 +357,37 @@ def test_one_token_loglikelihood_is_exact(bd3lm):
     assert greedy is False
     assert ll == pytest.approx(expected, abs=1e-6)
     assert tok.decode(cont_ids) == cont
+
+
+# ---------------------------------------------------------------- released checkpoint format
+
+
+def test_loads_released_checkpoint_format(tok, student_dir, tmp_path):
+    """A checkpoint saved as the released a2d-qwen3 students are (plain Qwen3 config with
+    model_type a2d-qwen3, no block size / mask id; safetensors state dict; tokenizer with
+    <|mask|>) loads in tide_bd3lm with the same weights, mask id from the tokenizer."""
+    from safetensors.torch import save_file
+    from transformers import AutoModelForMaskedLM
+
+    ours = AutoModelForMaskedLM.from_pretrained(student_dir).eval()
+    cfg = ours.config.to_dict()
+    for key in ("block_size", "mask_token_id", "transformers_version", "dtype", "torch_dtype"):
+        cfg.pop(key, None)
+    cfg.update(model_type="a2d-qwen3", architectures=["A2DQwen3LMHeadModel"])
+    d = tmp_path / "released"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(cfg))
+    save_file({k: v.clone().contiguous() for k, v in ours.state_dict().items()},
+              str(d / "model.safetensors"), metadata={"format": "pt"})
+    tok.save_pretrained(d)
+    assert "mask_token_id" not in json.loads((d / "config.json").read_text())
+
+    lm = TideBD3LM(pretrained=str(d), max_new_tokens=8, steps=8, block_size=8)
+    assert lm.mask_id == tok.convert_tokens_to_ids("<|mask|>")
+    assert lm.settings.block_size == 8
+    x = torch.randint(0, len(tok), (1, 12))
+    with torch.no_grad():
+        assert torch.equal(lm.model(input_ids=x).logits, ours(input_ids=x).logits)
+    ctx = lm.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}])
+    assert isinstance(lm.generate_until([_req(ctx, {"until": []})], disable_tqdm=True)[0], str)
+    assert lm.get_model_info()["batch_size"] == 1

@@ -313,3 +313,33 @@ def test_failed_evaluation_leaves_no_result(tiny_eval_data, tmp_path):
         run.evaluate({}, "gsm8k", out, data_files=paths.eval_data("gsm8k", tiny_eval_data),
                      model="tide_test_gold")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- released checkpoints (dry run)
+
+
+def test_released_checkpoints_dry_run(tmp_path):
+    """`snakemake -n released` with config/paper.yaml: one GPU job per (checkpoint,
+    benchmark), nothing trained, data read from the hub (no eval_data jobs)."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    res = subprocess.run(
+        [str(bin_dir / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n",
+         "released", "--configfile", str(REPO / "config" / "paper.yaml")],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}"))
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    cfg = load_config(REPO / "config" / "paper.yaml")
+    n_ck, n_b = len(cfg["eval"]["checkpoints"]), len(cfg["eval"]["benchmarks"])
+    assert (n_ck, n_b) == (8, 8)
+    assert stats == {"evaluate": str(n_ck * n_b), "released_scores": "1", "released": "1",
+                     "total": str(n_ck * n_b + 2)}
+    jobs = [j for j in out.split("rule evaluate:")[1:]]
+    pairs = {re.search(r"wildcards: model_id=(\w+), benchmark=(\w+)", j).groups() for j in jobs}
+    assert pairs == {(m, b) for m in cfg["eval"]["checkpoints"] for b in cfg["eval"]["benchmarks"]}
+    assert all(re.search(r"resources: .*\bgpu=1\b", j) for j in jobs)
