@@ -44,6 +44,13 @@ def test_reference_files_layout():
     eff = T.load_reference_efficiency()
     assert list(eff.columns) == ["model", "params_b", "peak_mem_gb", "tokens_per_s", "humaneval"]
     assert len(eff) == 5
+    # model names with commas stay whole (the copied file does not quote them)
+    eff = eff.set_index("model")
+    assert eff.at["LLaDA2.0-mini (teacher, 16B MoE)", "peak_mem_gb"] == 31.3
+    assert eff.at["WeDLM-8B (teacher, dense)", "tokens_per_s"] == 37.7
+    assert eff.at["TIDE distilled (best)", "humaneval"] == 49.4
+    assert eff.at["LLaDA2.0-mini (teacher, 16B MoE)", "params_b"] == 16.3
+    assert math.isnan(eff.at["WeDLM-8B (teacher, dense)", "humaneval"])
 
 
 def test_reference_scores_long_form():
@@ -242,7 +249,8 @@ def test_write_main_tables(tmp_path):
     _scores_without("B_TIDE-Cross", "MMLU").to_csv(scores, index=False)
     out = tmp_path / "reports"
     paths = T.write_main_tables(scores, out)
-    names = {"main_table.md", "main_table.csv", "main_table.tex", "vs_paper.md", "vs_paper.csv"}
+    names = {"main_table.md", "main_table.csv", "main_table.tex", "main_table.html",
+             "vs_paper.md", "vs_paper.csv", "vs_paper.html"}
     assert set(paths) == names
     assert {p.name for p in out.iterdir()} == names  # no temp files left behind
     table = pd.read_csv(out / "main_table.csv", index_col="benchmark")
@@ -252,6 +260,25 @@ def test_write_main_tables(tmp_path):
     assert "—†" in (out / "main_table.md").read_text()
     assert r"\toprule" in (out / "main_table.tex").read_text()
     assert "52.24" in (out / "vs_paper.md").read_text()  # the paper's table is included
+    assert "52.24" in (out / "vs_paper.html").read_text()
+    assert 'id="main-table"' in (out / "main_table.html").read_text()
+
+
+def test_html_table_spanning_header_bold_best_and_marked_blanks():
+    ours = T.main_table(_scores_without("B_KL", "MATH"))
+    html = T.to_html(ours, table_id="t")
+    head = html[:html.index("</thead>")]
+    assert f'<th colspan="3" class="span">{T.PIPELINE_B}</th>' in head
+    assert f'<th colspan="3" class="span">{T.PIPELINE_A}</th>' in head
+    assert head.index(T.PIPELINE_B) < head.index(T.PIPELINE_A)
+    rows = {r.split("</td>")[0].split(">")[-1]: r for r in html.split("<tr") if "<td" in r}
+    assert '<td class="best">59.60</td>' in rows["GSM8K"]
+    assert rows["GSM8K"].count('class="best"') == 1
+    assert '<td class="blank">—</td>' in rows["MATH"]
+    assert '<td class="blank">—†</td>' in rows["Avg"] and 'class="avg"' in rows["Avg"]
+    assert T.NOTE_AVG.replace("'", "&#x27;") in html
+    delta = T.to_html(T.delta_to_paper(ours), signed=True, bold_columns=())
+    assert 'class="best"' not in delta and "+0.00" not in delta
 
 
 # --------------------------------------------------------------------------- λ(t, p) heatmap

@@ -202,8 +202,25 @@ def reference_as_scores() -> pd.DataFrame:
 
 
 def load_reference_efficiency() -> pd.DataFrame:
-    """Return the paper's deployment-efficiency numbers (the copied CSV)."""
-    return pd.read_csv(io.StringIO(_reference_text(_REF_EFFICIENCY)), comment="#")
+    """Return the paper's deployment-efficiency numbers (the copied CSV), one row per model.
+
+    The copied file is kept byte for byte, and its model names contain unquoted commas
+    (``LLaDA2.0-mini (teacher, 16B MoE),16.3,...``), which a plain CSV reader splits into
+    extra fields. Each line is therefore split at its last four commas: the numeric fields.
+    """
+    src = f"{_REF_PKG}/{_REF_EFFICIENCY}"
+    lines = [x for x in _reference_text(_REF_EFFICIENCY).splitlines()
+             if x.strip() and not x.startswith("#")]
+    header = lines[0].split(",")
+    rows = [x.rsplit(",", len(header) - 1) for x in lines[1:]]
+    bad = [x for x, r in zip(lines[1:], rows) if len(r) != len(header)]
+    if bad:
+        raise ValueError(f"reference {src}: expected {len(header)} fields per line, "
+                         f"found {bad[0]!r}")
+    df = pd.DataFrame(rows, columns=header)
+    for col in header[1:]:
+        df[col] = pd.to_numeric(df[col].replace("", np.nan))
+    return df
 
 
 def delta_to_paper(ours_table: pd.DataFrame,
@@ -347,12 +364,50 @@ def to_latex(df: pd.DataFrame, *, bold_columns: Sequence[str] | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
-def write_main_tables(scores_csv: str | os.PathLike,
+def to_html(df: pd.DataFrame, *, signed: bool = False,
+            bold_columns: Sequence[str] | None = None, table_id: str | None = None) -> str:
+    """Render a main-layout table as an HTML ``<table>`` with its footnotes.
+
+    Same layout, marks and bold-best rule as :func:`to_latex` (``bold_columns=()`` for none);
+    pipelines get ``colspan`` spanning headers. Blank cells carry the CSS class ``blank``.
+    """
+    from tide.report.render import html_notes, html_table
+
+    df = _layout(df)
+    bold_columns = list(MODELS) if bold_columns is None else list(bold_columns)
+    span = [("", 1)] + [(label, len(cols)) if label else ("", 1)
+                        for label, cols in GROUPS for _ in ([0] if label else cols)]
+    header = [span, [("Benchmark", 1)] + [(DISPLAY[m], 1) for m in MODELS]]
+    body, classes, row_classes = [], [], []
+    for row in df.index:
+        rounded = df.loc[row, bold_columns].map(round_half_up) if bold_columns else pd.Series()
+        best = rounded.max() if rounded.notna().any() else np.nan
+        cells, cls = [row], [""]
+        for m in MODELS:
+            value = df.at[row, m]
+            cells.append(_cell(df, row, m, signed, BLANK_MD, AVG_MARK_MD))
+            if pd.isna(value):
+                cls.append("blank")
+            elif m in bold_columns and not signed and round_half_up(value) == best:
+                cls.append("best")
+            else:
+                cls.append("")
+        body.append(cells)
+        classes.append(cls)
+        row_classes.append("avg" if row == AVG else "")
+    return (html_table(header, body, classes=classes, row_classes=row_classes,
+                       table_id=table_id) + "\n" + html_notes(_notes(df)))
+
+
+def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
                       out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``main_table.{md,csv,tex}`` and ``vs_paper.{md,csv}`` into ``out_dir``, atomically.
+    """Write ``main_table.{md,csv,tex,html}`` and ``vs_paper.{md,csv,html}`` into ``out_dir``,
+    atomically.
 
     Returns the written paths, keyed by file name.
     """
+    from tide.report.render import html_page
+
     out = Path(out_dir)
     ours = main_table(scores_csv)
     delta = delta_to_paper(ours)
@@ -367,6 +422,16 @@ def write_main_tables(scores_csv: str | os.PathLike,
                        + to_markdown(delta, signed=True)
                        + "\n## Paper (authors' README)\n\n" + to_markdown(paper),
         "vs_paper.csv": to_csv(delta),
+        "main_table.html": html_page(
+            "Main results (this reproduction)",
+            "<p>Accuracy / pass@1 in percent; best per row in bold.</p>\n"
+            + to_html(ours, table_id="main-table")),
+        "vs_paper.html": html_page(
+            "This reproduction − paper (arXiv 2604.26951)",
+            "<p>Difference in percentage points, per cell (both rounded to 2 decimals).</p>\n"
+            + to_html(delta, signed=True, bold_columns=(), table_id="vs-paper")
+            + "\n<h2>Paper (authors' README)</h2>\n"
+            + to_html(paper, table_id="paper-table")),
     }
     paths = {}
     for name, text in texts.items():

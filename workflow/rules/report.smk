@@ -1,14 +1,44 @@
-# Stage 5: tables and figures regenerated from result files only (no GPU, no weights).
+# Stage 5: every table and figure of reports/ from result files only (no GPU, no weights),
+# and the captions of the HTML report:
+#   snakemake report && snakemake --report reports/report.html report
+from tide.report.outputs import REPORT_FILES
+
+
+report: "../report/workflow.rst"
+
+
+# Shown in `snakemake --report` (category, caption under workflow/report/); the other files
+# of REPORT_FILES (md/csv/tex/pdf) are declared too, so the rule always writes the full set.
+REPORTED = {
+    "main_table.html": ("1. Main results", "main_table.rst"),
+    "vs_paper.html": ("1. Main results", "vs_paper.rst"),
+    "ablations.html": ("2. Ablations", "ablations.rst"),
+    "lambda_heatmap.png": ("3. TIDAL λ(t, p)", "lambda_heatmap.rst"),
+    "training_curves_B.png": ("4. Training curves", "training_curves.rst"),
+    "training_curves_A.png": ("4. Training curves", "training_curves.rst"),
+    "efficiency.png": ("5. Memory and throughput", "efficiency.rst"),
+    "efficiency.html": ("5. Memory and throughput", "efficiency.rst"),
+}
+
+
+def bench_results():
+    """Benchmark results present at start-up (optional: a model without one is shown as
+    "not measured" in the report)."""
+    return sorted(str(p) for p in paths.ROOT.glob("bench/*.json"))
 
 
 rule report:
     input:
         scores=paths.scores_csv(),
         runs=[str(paths.run_summary(r.pipeline, r.name)) for r in RUNS],
+        ablations=[str(paths.ablation_rows(r.model_id)) for r in ABLATIONS],
+        bench=bench_results(),
     output:
-        table="reports/main_table.md",
-        csv="reports/main_table.csv",
-        heatmap="reports/lambda_heatmap.png",
+        reported=[
+            report(f"reports/{name}", category=cat, caption=f"../report/{caption}")
+            for name, (cat, caption) in REPORTED.items()
+        ],
+        other=[f"reports/{name}" for name in REPORT_FILES if name not in REPORTED],
     log:
         paths.log("report", "report"),
     benchmark:
