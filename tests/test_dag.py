@@ -95,7 +95,9 @@ def test_full_tiny_dag(tmp_path):
     assert len(scores) == len(mains) * len(benches) + len(ablations) * len(abl_benches)
     assert scores["value"].between(0, 100).all()
     for model_id, bench in zip(scores["model_id"], scores["benchmark"]):
-        key = {"GSM8K": "gsm8k", "MMLU": "mmlu"}.get(bench, bench)
+        from tide.eval.benchmarks import BENCHMARKS
+
+        key = {b.display: name for name, b in BENCHMARKS.items()}[bench]
         results = json.loads((r / "eval" / model_id / key / "results.json").read_text())
         assert results["results"]
     for model_id in ablations:  # every ablation has its table rows
