@@ -87,3 +87,93 @@ def test_compdemo_step_loss_equal_with_and_without_sharing(monkeypatch):
     assert d1 != 0.0
     torch.testing.assert_close(l1, l2, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(g1, g2, atol=1e-5, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- eval: batched likelihood
+
+
+def test_batched_likelihood_equals_the_evaluation_estimator():
+    """Rows of many requests in one forward == tide/eval/lm.py's one-request-at-a-time loop."""
+    lm = pytest.importorskip("tide.eval.lm")
+    from tide.bench.likelihood import batched_loglikelihood
+
+    model = build_dense(64, DENSE, max_positions=128)  # any decoder taking a 4-D mask
+    g = torch.Generator().manual_seed(0)
+    requests = [(torch.randint(2, 60, (c,), generator=g).tolist(),
+                 torch.randint(2, 60, (m,), generator=g).tolist())
+                for c, m in ((5, 1), (9, 4), (3, 7), (12, 2))]  # M = 1 is the exact single row
+
+    def gens():
+        return [torch.Generator().manual_seed(10 + i) for i in range(len(requests))]
+
+    ref = [lm.bd3lm_loglikelihood(model, c, m, mask_id=63, block_size=4, mc_num=8, mc_batch_size=4,
+                                  generator=gen) for (c, m), gen in zip(requests, gens())]
+    for rows_per_forward in (4, 7, 64):  # chunks that split requests and mix lengths
+        got = batched_loglikelihood(model, requests, gens(), mask_id=63, block_size=4, mc_num=8,
+                                    mc_batch_size=4, rows_per_forward=rows_per_forward)
+        assert got == pytest.approx(ref, rel=1e-5, abs=1e-5)
+    assert len(set(round(x, 3) for x in ref)) == len(ref)  # distinct estimates: a real check
+
+
+# ---------------------------------------------------------------- tide bench --quick
+
+
+def test_tide_bench_quick_writes_schema_valid_json(tmp_path, capsys):
+    from tide.bench import MEASUREMENTS
+    from tide.bench.common import validate
+    from tide.cli import main
+
+    assert main(["--root", str(tmp_path), "bench", "--quick"]) == 0
+    out = capsys.readouterr().out
+    docs = {}
+    for name in MEASUREMENTS:
+        doc = json.loads((tmp_path / "bench" / f"{name}.json").read_text())
+        validate(doc, name)
+        assert doc["measurement"] == name and f"== {name}" in out
+        assert doc["device"].startswith("cpu: ") and "threads" in doc["device"]
+        assert "tide" in doc["command"] and "bench --quick" in doc["command"]
+        assert set(doc["environment"]) == {"python", "torch", "transformers", "platform"}
+        docs[name] = doc
+    assert {r["model"] for r in docs["generation"]["rows"]} == {"ar", "student", "teacher_a", "teacher_b"}
+    sampler = {r["variant"]: r for r in docs["sampler"]["rows"]}
+    assert all(sampler[v]["identical_to_full"] for v in ("prefix_per_block", "kv_cache"))
+    assert sampler["kv_cache"]["nfe_per_token"] > 0
+    assert all(r["max_abs_diff_vs_per_request"] < 1e-4 for r in docs["eval_likelihood"]["rows"])
+    variants = {r["variant"] for r in docs["compdemo"]["rows"]}
+    assert {"teacher_compdemo_shared_x0_B", "step_compdemo_shared_x0_B", "step_compdemo_naive_A"} <= variants
+    assert {r["axis"] for r in docs["scaling"]["rows"]} == {"prompt_tokens", "batch", "block_size", "length"}
+
+
+def test_validate_names_the_bad_field():
+    from tide.bench.common import validate
+
+    good = {"measurement": "m", "device": "cpu", "command": "tide bench", "settings": {},
+            "environment": {"python": "3", "torch": "2", "transformers": "5", "platform": "x"},
+            "units": {"params_b": "B", "peak_mem_gb": "GB", "tokens_per_s": "1/s", "extra": "s"},
+            "rows": [{"model": "student", "variant": "v", "params_b": 0.1, "peak_mem_gb": 1.0,
+                      "tokens_per_s": 2.0, "extra": 1.0}]}
+    validate(good)
+    with pytest.raises(ValueError, match="units"):
+        validate({**good, "units": {k: v for k, v in good["units"].items() if k != "extra"}})
+    with pytest.raises(ValueError, match=r"rows\[0\]\.tokens_per_s"):
+        validate({**good, "rows": [{**good["rows"][0], "tokens_per_s": None}]})
+    with pytest.raises(ValueError, match="'command'"):
+        validate({k: v for k, v in good.items() if k != "command"})
+
+
+def test_bench_and_sampler_import_only_torch_and_transformers():
+    """What a bare GPU image has: the bench path pulls in no workflow/eval/report dependency."""
+    code = (
+        "import sys, torch, transformers\n"
+        "from transformers import Qwen3ForCausalLM, Qwen3MoeForCausalLM\n"
+        "before = set(sys.modules)\n"
+        "import tide.bench, tide.bench.common, tide.bench.sampler, tide.bench.distill\n"
+        "import tide.bench.likelihood, tide.bench.scaling, tide.bench.__main__, tide.sample\n"
+        "bad = {'yaml', 'jsonschema', 'snakemake', 'lm_eval', 'pandas', 'matplotlib', 'datasets',\n"
+        "       'tide.config', 'tide.stages', 'tide.eval', 'tide.report'}\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in bad or m in bad))\n")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for the job and fail if it fails")
     _add(sub, "report", "tables and figures from result files",
          scores=dict(default=None), out=dict(default="reports"))
+    from tide.bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(sub.add_parser("bench", help="measure sampler, distillation, CompDemo "
+                                       "and eval costs into <root>/bench (tide/bench)"))
     return parser
 
 
@@ -94,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # One thread per Snakemake thread: oversubscribing 2 cores slows tiny matmuls ~100x.
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    if args.cmd == "bench":  # needs no config; imports only torch + transformers
+        from tide.bench import main_from_args
+
+        return main_from_args(args, args.root, ["tide", *(sys.argv[1:] if argv is None else argv)])
     from tide import stages
     from tide.config import ConfigError, load_config
 

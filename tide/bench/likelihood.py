@@ -1,0 +1,139 @@
+"""Monte-Carlo likelihood batched across samples *and* requests, and its measurement.
+
+The evaluation's estimator (tide/eval/lm.py ``bd3lm_loglikelihood``, student_and_eval.md §3)
+runs one request at a time, ``mc_batch_size`` Monte-Carlo rows per forward. Here every row of
+every request is drawn first — with each request's own generator, consuming it exactly as
+the per-request estimator does, so the masks and therefore the estimates are the same
+(tests/test_bench.py) — then rows are sorted by length and packed ``rows_per_forward`` to a
+forward, right-padded, with padding excluded as keys.
+
+Imports only torch (and the student's BD3LM forward).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+
+from tide.bench import common
+from tide.bench.shapes import build, shape_name
+from tide.models.student import bd3lm_logits
+
+log = logging.getLogger(__name__)
+
+
+def stratified_mask_counts(k: int, length: int, rows: int) -> torch.Tensor:
+    """c_i = ((round(k + i·M/b) − 1) mod M) + 1 (spec §3; same as tide/eval/lm.py)."""
+    x = torch.round(torch.linspace(float(k), k + (rows - 1) * (length / rows), steps=rows)).long()
+    return ((x - 1) % length) + 1
+
+
+def draw_rows(context: list[int], continuation: list[int], *, mc_num: int, mc_batch_size: int,
+              generator: torch.Generator) -> list[tuple[list[int], list[int], float]]:
+    """All Monte-Carlo rows of one request: (x_0 ids, masked positions, weight M/c)."""
+    M, P = len(continuation), len(context)
+    if M == 0:
+        raise ValueError("loglikelihood: the continuation encodes to zero tokens")
+    if mc_num % mc_batch_size:
+        raise ValueError(f"loglikelihood: mc_num ({mc_num}) must be a multiple of "
+                         f"mc_batch_size ({mc_batch_size})")
+    passes, rows = (1, 1) if M == 1 else (mc_num // mc_batch_size, mc_batch_size)
+    out = []
+    for _ in range(passes):
+        k = int(torch.randint(1, M + 1, (), generator=generator))
+        for c in stratified_mask_counts(k, M, rows).tolist():
+            pos = (P + torch.randperm(M, generator=generator)[:c]).tolist()
+            out.append((context + continuation, pos, M / c))
+    return out
+
+
+@torch.no_grad()
+def batched_loglikelihood(model, requests: list[tuple[list[int], list[int]]],
+                          generators: list[torch.Generator], *, mask_id: int, block_size: int,
+                          mc_num: int, mc_batch_size: int, rows_per_forward: int) -> list[float]:
+    """log p(continuation | context) per request: −mean over its rows of Σ_masked CE·M/c."""
+    device = next(model.parameters()).device
+    rows = []  # (request index, ids, masked positions, weight)
+    for r, ((ctx, cont), gen) in enumerate(zip(requests, generators)):
+        rows += [(r, *x) for x in draw_rows(ctx, cont, mc_num=mc_num, mc_batch_size=mc_batch_size,
+                                            generator=gen)]
+    totals = [0.0] * len(requests)
+    counts = [0] * len(requests)
+    rows.sort(key=lambda x: len(x[1]))  # similar lengths share a forward: little padding
+    for start in range(0, len(rows), rows_per_forward):
+        chunk = rows[start:start + rows_per_forward]
+        width = max(len(x[1]) for x in chunk)
+        x0 = torch.zeros(len(chunk), width, dtype=torch.long)
+        valid = torch.zeros(len(chunk), width, dtype=torch.bool)
+        masked = torch.zeros(len(chunk), width, dtype=torch.bool)
+        for i, (_, ids, pos, _) in enumerate(chunk):
+            x0[i, :len(ids)] = torch.tensor(ids)
+            valid[i, :len(ids)] = True
+            masked[i, pos] = True
+        x0, valid, masked = x0.to(device), valid.to(device), masked.to(device)
+        x_t = x0.masked_fill(masked, mask_id)
+        logits = bd3lm_logits(model, x_t, x0, block_size, key_valid=valid)  # [b, W, V]
+        ce = F.cross_entropy(logits.float().transpose(1, 2), x0, reduction="none")  # [b, W]
+        weight = torch.tensor([x[3] for x in chunk], dtype=torch.float64, device=device)
+        per_row = ((ce.double() * masked).sum(1) * weight).tolist()
+        for (r, *_), v in zip(chunk, per_row):
+            totals[r] += v
+            counts[r] += 1
+    return [-t / c for t, c in zip(totals, counts)]
+
+
+def eval_likelihood(cfg) -> dict:
+    sizes = cfg.sizes["eval"]
+    model = build(cfg.preset, "student", device=cfg.device, dtype=cfg.dtype)
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    requests = []
+    for i in range(sizes["requests"]):
+        c_len = sizes["context"][0] + i % (sizes["context"][1] - sizes["context"][0] + 1)
+        m_len = sizes["continuation"][0] + (7 * i) % (sizes["continuation"][1] - sizes["continuation"][0] + 1)
+        ids = torch.randint(2, vocab - 1, (c_len + m_len,), generator=g).tolist()
+        requests.append((ids[:c_len], ids[c_len:]))
+    mc_num, mc_b = sizes["mc_num"], sizes["mc_batch"]
+    positions = sum(2 * (len(a) + len(b)) for a, b in requests) * mc_num  # x_t + x_0 forwards
+
+    def run(rows_per_forward: int, per_request: bool):
+        def gens():
+            return [torch.Generator().manual_seed(1000 + i) for i in range(len(requests))]
+        if per_request:  # the evaluation's way: one request at a time
+            return [batched_loglikelihood(model, [req], [gen], mask_id=vocab - 1,
+                                          block_size=sizes["block"], mc_num=mc_num,
+                                          mc_batch_size=mc_b, rows_per_forward=mc_b)[0]
+                    for req, gen in zip(requests, gens())]
+        return batched_loglikelihood(model, requests, gens(), mask_id=vocab - 1,
+                                     block_size=sizes["block"], mc_num=mc_num, mc_batch_size=mc_b,
+                                     rows_per_forward=rows_per_forward)
+
+    rows, ref = [], None
+    variants = [(f"per_request_{mc_b}_rows_per_forward", mc_b, True)] + [
+        (f"batched_{n}_rows_per_forward", n, False) for n in sizes["rows_per_forward"]]
+    for name, n, per_request in variants:
+        t = common.measure(lambda: run(n, per_request), cfg.device, repeats=cfg.repeats,
+                           warmup=cfg.warmup, base_bytes=common.model_bytes(model))
+        ref = ref or (t.median, t.result)
+        max_diff = max(abs(a - b) for a, b in zip(t.result, ref[1]))
+        rows.append(common.row("student", name, params=common.params_b(model),
+                               peak_bytes=t.peak_bytes, tokens_per_s=positions / t.median,
+                               requests_per_s=len(requests) / t.median, seconds=t.median,
+                               speedup_vs_per_request=ref[0] / t.median,
+                               max_abs_diff_vs_per_request=max_diff))
+        log.info("eval likelihood %-32s %7.2f requests/s", name, len(requests) / t.median)
+    settings = {"shape": shape_name(cfg.preset, "student"), "dtype": str(cfg.dtype),
+                "requests": len(requests), "context_tokens": sizes["context"],
+                "continuation_tokens": sizes["continuation"], "mc_num": mc_num,
+                "mc_batch_size": mc_b, "block_size": sizes["block"], "repeats": cfg.repeats,
+                "warmup": cfg.warmup, "statistic": "median over repeats",
+                "threads": torch.get_num_threads()}
+    units = {"tokens_per_s": "forward positions ([x_t ; x_0], all MC rows) per second",
+             "requests_per_s": "loglikelihood requests per second",
+             "seconds": "s for all requests (median)",
+             "speedup_vs_per_request": "x requests/s of the per-request loop",
+             "max_abs_diff_vs_per_request": "nats, largest difference of an estimate"}
+    return common.result("eval_likelihood", device=cfg.device, command=cfg.command,
+                         settings=settings, rows=rows, units=units)
