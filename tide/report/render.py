@@ -24,7 +24,8 @@ td.text, th.text { text-align: left; }
 thead tr:first-child th { border-top: 2px solid #222; }
 thead tr:last-child th { border-bottom: 1px solid #222; }
 tbody tr:last-child td { border-bottom: 2px solid #222; }
-tr.avg td { border-top: 1px solid #222; font-weight: 600; }
+tr.avg td { border-top: 1px solid #222; }
+tr.avg td:first-child { font-weight: 600; }
 th.span { border-bottom: 1px solid #888; text-align: center; }
 td.best { font-weight: 700; }
 td.blank { color: #b00; }
