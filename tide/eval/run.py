@@ -230,8 +230,8 @@ def resolve_model_args(model: str, model_args: dict | str | None, bench: Benchma
         protocol = {"max_new_tokens": bench.max_new_tokens, "steps": bench.max_new_tokens,
                     "block_size": bench.block_size, "temperature": 0.0, "cfg_scale": 0.0,
                     "seed": seed}
-    elif model == "hf":
-        protocol = {"dtype": "float32", "device": "cpu"}
+    elif model == "hf":  # the AR baseline answers like the student: no thinking block (§1)
+        protocol = {"dtype": "float32", "device": "cpu", "enable_thinking": False}
     else:  # another registered LM (tests): its model_args as given
         log.info("model %r is not one of %s: no protocol defaults added", model, MODELS)
         protocol = {}
