@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export TOKENIZERS_PARALLELISM=false
 
-.PHONY: setup demo test test-fast dryrun-paper clean
+.PHONY: setup demo test test-fast dryrun-paper report clean
 
 # Idempotent: re-running only installs what is missing. torch first, with its exact pin,
 # so nothing later resolves a multi-GB CUDA build.
@@ -34,8 +34,15 @@ test: setup
 test-fast: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra -m "not slow"
 
+# Every table and figure of reports/ (+ reports/report.html) from the result files in results/,
+# whatever made them (this DAG, or results copied from a cluster): no GPU, no weights, seconds.
+report: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -c1 --allowed-rules report --forcerun report -- report
+	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --allowed-rules report --report reports/report.html -- report
+
 dryrun-paper: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n all --configfile config/paper.yaml
 
 clean:
-	rm -rf results reports/*.md reports/*.csv reports/*.tex reports/*.png reports/*.pdf .snakemake
+	rm -rf results .snakemake
+	find reports -maxdepth 1 -type f ! -name README.md -delete
