@@ -43,9 +43,9 @@ def bench_doc(rows=None) -> dict:
         {"model": "teacher_b", "variant": "plain", "params_b": 0.001, "peak_mem_gb": 0.2,
          "tokens_per_s": 120.0},
     ]
-    return {"measurement": "memory_throughput", "device": "cpu (2 cores)",
+    return {"measurement": "generation", "device": "cpu (2 cores)",
             "command": "tide bench memory-throughput", "environment": {"torch": "2.13.0"},
-            "settings": {"new_tokens": 256, "batch_size": 1}, "rows": rows,
+            "settings": {"new_tokens": 256, "batch": 1}, "rows": rows,
             "units": {"peak_mem_gb": "GB", "tokens_per_s": "tokens/s", "params_b": "billions"}}
 
 
@@ -108,7 +108,7 @@ def make_results(root: Path, cfg, *, skip_runs=(), skip_scores=(), bench=True,
                          ).to_csv(root / "ablations" / f"{r.model_id}.csv", index=False)
     if bench:
         (root / "bench").mkdir(exist_ok=True)
-        (root / "bench" / "memory_throughput.json").write_text(json.dumps(bench_doc()))
+        (root / "bench" / "generation.json").write_text(json.dumps(bench_doc()))
     return root
 
 
@@ -245,7 +245,7 @@ def test_efficiency_bad_files(tmp_path, caplog):
     from tide.report.efficiency import load_bench
 
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"measurement": "x", "rows": "oops"}))
+    bad.write_text(json.dumps({"measurement": "generation", "rows": "oops"}))
     with pytest.raises(ValueError, match=r"bad\.json.*'rows'"):
         load_bench([bad])
     bad.write_text("{not json")
@@ -258,6 +258,9 @@ def test_efficiency_bad_files(tmp_path, caplog):
     df = load_bench([odd])
     assert list(df.model) == ["ar"] and df[["tokens_per_s", "peak_mem_gb"]].isna().all().all()
     assert "gpt5" in caplog.text
+    other = tmp_path / "sampler.json"  # another measurement: sampler variants, not per model
+    other.write_text(json.dumps({**bench_doc(), "measurement": "sampler"}))
+    assert load_bench([other]).empty
 
 
 def test_efficiency_figure_bars_and_labels(tmp_path):
@@ -277,7 +280,9 @@ def test_efficiency_figure_bars_and_labels(tmp_path):
     assert any(t.get_text() == "not measured" for t in tput.texts)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any(lab.startswith("paper: ") and "reported" in lab for lab in labels)
-    assert any(lab.startswith("ours: cpu (2 cores)") for lab in labels)
+    assert "ours: cpu (2 cores); 256 new tokens, batch 1" in labels
+    ticks = [t.get_text() for t in tput.get_xticklabels()]
+    assert ticks.count("ours: plain") == 1 and ticks.count("ours") == 3  # ar, teacher A, B
 
 
 # --------------------------------------------------------------------------- runs

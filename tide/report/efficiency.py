@@ -41,11 +41,14 @@ PAPER_ROWS: dict[str, tuple[str, ...]] = {
     "teacher_b": ("WeDLM-8B (teacher, dense)",),
 }
 PAPER_SETTING = "paper: 1× H100, 256 new tokens"
+# The bench measurements whose rows are generation memory/throughput per model (tide/bench:
+# ``generation``); the others (sampler variants, distillation steps, ...) measure other things.
+MEASUREMENTS = ("generation",)
 METRICS: dict[str, str] = {"params_b": "parameters (billions)",
                            "peak_mem_gb": "peak memory (GB)",
                            "tokens_per_s": "throughput (tokens/s)"}
 NOT_MEASURED = "not measured"
-COLUMNS = ("source", "model", "label", "device", "measurement", "variant", "file",
+COLUMNS = ("source", "model", "label", "device", "measurement", "setting", "variant", "file",
            *METRICS)
 
 
@@ -58,11 +61,27 @@ def _number(value) -> float:
     return x if math.isfinite(x) and x > 0 else math.nan
 
 
-def load_bench(files: list[str | os.PathLike]) -> pd.DataFrame:
+def _setting(settings) -> str:
+    """A short summary of a bench file's settings: new tokens, batch, dtype."""
+    if not isinstance(settings, dict):
+        return ""
+    parts = []
+    if settings.get("new_tokens") is not None:
+        parts.append(f"{settings['new_tokens']} new tokens")
+    if settings.get("batch") is not None:
+        parts.append(f"batch {settings['batch']}")
+    if settings.get("dtype"):
+        parts.append(str(settings["dtype"]).replace("torch.", ""))
+    return ", ".join(parts)
+
+
+def load_bench(files: list[str | os.PathLike],
+               measurements: tuple[str, ...] = MEASUREMENTS) -> pd.DataFrame:
     """Our measurements, one row per (file, row), with the columns :data:`COLUMNS`.
 
-    A file that is not the documented schema raises, naming the file and the field. Rows whose
-    ``model`` is not one of :data:`MODELS` are skipped with a warning.
+    Only files whose ``measurement`` is in ``measurements`` are used (the others measure
+    something else). A file that is not the documented schema raises, naming the file and the
+    field. Rows whose ``model`` is not one of :data:`MODELS` are skipped with a warning.
     """
     out = []
     for f in files:
@@ -72,6 +91,12 @@ def load_bench(files: list[str | os.PathLike]) -> pd.DataFrame:
         except json.JSONDecodeError as exc:
             raise ValueError(f"bench result {path}: expected JSON, found invalid text "
                              f"({exc.msg} at line {exc.lineno})") from None
+        measurement = str(doc.get("measurement") or path.stem) if isinstance(doc, dict) \
+            else None
+        if measurement is not None and measurement not in measurements:
+            log.info("bench result %s: measurement %r is not memory/throughput per model "
+                     "(%s); not used", path, measurement, list(measurements))
+            continue
         rows = doc.get("rows") if isinstance(doc, dict) else None
         if not isinstance(rows, list):
             raise ValueError(f"bench result {path}: field 'rows' expected a list of "
@@ -84,11 +109,11 @@ def load_bench(files: list[str | os.PathLike]) -> pd.DataFrame:
                 continue
             rec = {"source": "ours", "model": model,
                    "device": str(doc.get("device") or "unknown device"),
-                   "measurement": str(doc.get("measurement") or path.stem),
+                   "measurement": measurement, "setting": _setting(doc.get("settings")),
                    "variant": str(row.get("variant") or ""), "file": str(path)}
             rec.update({m: _number(row.get(m)) for m in METRICS})
-            rec["label"] = "ours: " + ", ".join(
-                x for x in (rec["device"], rec["measurement"], rec["variant"]) if x)
+            rec["label"] = f"ours: {rec['device']}" + (f"; {rec['setting']}"
+                                                        if rec["setting"] else "")
             out.append(rec)
     return pd.DataFrame(out, columns=list(COLUMNS))
 
@@ -101,7 +126,8 @@ def paper_rows() -> pd.DataFrame:
         for name in names:
             r = ref.loc[name]
             out.append({"source": "paper", "model": model, "label": f"paper: {name}",
-                        "device": "H100", "measurement": "paper", "variant": name, "file": "",
+                        "device": "H100", "measurement": "paper",
+                        "setting": PAPER_SETTING.split(": ", 1)[1], "variant": name, "file": "",
                         **{m: _number(r[m]) for m in METRICS}})
     return pd.DataFrame(out, columns=list(COLUMNS))
 
@@ -117,8 +143,9 @@ def efficiency_rows(bench_files: list[str | os.PathLike]) -> pd.DataFrame:
         mine = ours[ours.model == model]
         if mine.empty:
             mine = pd.DataFrame([{"source": "ours", "model": model, "label": f"ours: {NOT_MEASURED}",
-                                  "device": "", "measurement": "", "variant": NOT_MEASURED,
-                                  "file": "", **{m: math.nan for m in METRICS}}])
+                                  "device": "", "measurement": "", "setting": "",
+                                  "variant": NOT_MEASURED, "file": "",
+                                  **{m: math.nan for m in METRICS}}])
         parts.append(mine)
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
 
@@ -134,8 +161,9 @@ def efficiency_table(rows: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
               "Params (B)", "Peak memory (GB)", "Throughput (tokens/s)"]
     body = []
     for _, r in rows.iterrows():
-        setting = PAPER_SETTING.split(": ", 1)[1] if r.source == "paper" else (
-            f"{r.device} ({r.measurement})" if r.device else "")
+        setting = "; ".join(x for x in (r.device if r.source == "ours" else "1× H100",
+                                         r.setting if r.source == "ours" else "256 new tokens")
+                            if x)
         body.append([MODELS[r.model], r.source, setting, r.variant, _fmt(r.params_b),
                      _fmt(r.peak_mem_gb), _fmt(r.tokens_per_s)])
     return header, body

@@ -289,7 +289,9 @@ def efficiency_figure(rows: pd.DataFrame) -> Figure:
                     bar = ax.bar(x, value, width=0.8, color=colors[r.label])
                     handles.setdefault(r.label, bar)
                     ax.text(x, value, f"{value:.3g}", ha="center", va="bottom", fontsize=7)
-                    name = f"ours: {r.variant}" if r.variant else "ours"
+                    several = ((rows.model == model) & (rows.source == "ours")).sum() > 1
+                    name = ("ours: " + textwrap.shorten(r.variant, 22, placeholder="…")
+                            if several and r.variant else "ours")
                 bar_pos.append(x)
                 bar_names.append(name)
                 x += 1.0
