@@ -177,3 +177,14 @@ def test_bench_and_sampler_import_only_torch_and_transformers():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("length,block", [(16, 4), (14, 4), (12, 12)])
+def test_flex_mask_mod_equals_the_bd3lm_mask(length, block):
+    """The GPU path's flex_attention mask_mod allows exactly what the dense SDPA mask allows."""
+    from tide.bench.distill import bd3lm_mask_mod
+    from tide.models.masks import bd3lm_mask
+
+    idx = torch.arange(2 * length)
+    got = bd3lm_mask_mod(length, block)(0, 0, idx[:, None], idx[None, :])
+    assert torch.equal(got, bd3lm_mask(length, block))

@@ -66,9 +66,9 @@ def make_batch(pipeline: str, rows: list[dict], length: int, block: int, device)
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def bd3lm_block_mask(length: int, block_size: int, device):
-    """flex_attention BlockMask of the BD3LM [x_t ; x_0] mask (student_and_eval.md §1)."""
-    from torch.nn.attention.flex_attention import create_block_mask
+def bd3lm_mask_mod(length: int, block_size: int):
+    """flex_attention ``mask_mod`` of the BD3LM [x_t ; x_0] mask (student_and_eval.md §1;
+    equal to tide.models.masks.bd3lm_mask, tests/test_bench.py)."""
 
     def mask_mod(b, h, q, k):
         q_x0, k_x0 = q >= length, k >= length
@@ -77,8 +77,15 @@ def bd3lm_block_mask(length: int, block_size: int, device):
         same = (q_x0 == k_x0) & (qb == kb)
         return same | (~q_x0 & k_x0 & (kb < qb)) | (q_x0 & k_x0 & (kb <= qb))
 
-    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=2 * length, KV_LEN=2 * length,
-                             device=device)
+    return mask_mod
+
+
+def bd3lm_block_mask(length: int, block_size: int, device):
+    """The block-sparse BlockMask flex_attention needs (a dense tensor mask is not allowed)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    return create_block_mask(bd3lm_mask_mod(length, block_size), B=None, H=None,
+                             Q_LEN=2 * length, KV_LEN=2 * length, device=device)
 
 
 def _student_step(student, batch, mask_id, block, generator, block_mask=None):
@@ -198,7 +205,7 @@ def _nonembedding_params(model) -> int:
 def distill_step(cfg) -> dict:
     sizes = cfg.sizes["distill"]
     L, bsz, block = sizes["length"], sizes["batch"], sizes["block"]
-    rows = []
+    rows, not_measured = [], []
     student_tokens = bsz * L  # training positions per step (each appears in x_t and x_0)
     for pipeline, objective_name in (("B", "tidal"), ("A", "tidal_chunk")):
         student, teacher, teacher_id = _setup(cfg, pipeline)
@@ -216,7 +223,10 @@ def distill_step(cfg) -> dict:
                                    tokens_per_s=student_tokens / t_s.median, seconds=t_s.median,
                                    mfu=_mfu(flops, t_s.median, cfg.device)))
             if cfg.device.type == "cuda":
-                rows.append(_flex_row(cfg, batch, block, gen, student_tokens, flops))
+                try:
+                    rows.append(_flex_row(cfg, batch, block, gen, student_tokens, flops))
+                except Exception as exc:  # flex needs torch.compile/triton on the image
+                    not_measured.append(_failure("student_fwd_bwd_flex_blockmask", exc))
         noised = batch["teacher_ids"].masked_fill(
             torch.rand(batch["teacher_ids"].shape, generator=gen).to(cfg.device) < 0.5,
             teacher.mask_token_id)
@@ -227,18 +237,22 @@ def distill_step(cfg) -> dict:
                                params=common.params_b(teacher.model), peak_bytes=t_t.peak_bytes,
                                tokens_per_s=student_tokens / t_t.median, seconds=t_t.median))
         step = _Step(cfg, pipeline, student, teacher, batch, objective_name, False)
-        for _ in range(cfg.warmup):
-            step()
-        step.reset()
-        timing = common.measure(step, cfg.device, repeats=cfg.repeats, warmup=0,
-                                base_bytes=base + common.model_bytes(teacher.model))
-        teacher_s = step.teacher_seconds
-        rows.append(common.row("student", f"step_{pipeline}_{objective_name}",
-                               params=common.params_b(student), peak_bytes=timing.peak_bytes,
-                               tokens_per_s=student_tokens / timing.median, seconds=timing.median,
-                               teacher_share=teacher_s / timing.median))
-        log.info("distill step %s: %.3f s, teacher share %.0f%%", pipeline, timing.median,
-                 100 * teacher_s / timing.median)
+        try:
+            for _ in range(cfg.warmup):
+                step()
+            step.reset()
+            timing = common.measure(step, cfg.device, repeats=cfg.repeats, warmup=0,
+                                    base_bytes=base + common.model_bytes(teacher.model))
+        except RuntimeError as exc:  # e.g. a loss path that is not device-aware
+            not_measured.append(_failure(f"step_{pipeline}_{objective_name}", exc))
+        else:
+            teacher_s = step.teacher_seconds
+            rows.append(common.row("student", f"step_{pipeline}_{objective_name}",
+                                   params=common.params_b(student), peak_bytes=timing.peak_bytes,
+                                   tokens_per_s=student_tokens / timing.median,
+                                   seconds=timing.median, teacher_share=teacher_s / timing.median))
+            log.info("distill step %s: %.3f s, teacher share %.0f%%", pipeline, timing.median,
+                     100 * teacher_s / timing.median)
         del student, teacher
     settings = {"length": L, "batch": bsz, "block_size": block,
                 "student": shape_name(cfg.preset, "student"), "student_dtype": "float32",
@@ -250,13 +264,19 @@ def distill_step(cfg) -> dict:
                 "attention": "SDPA with a dense boolean [x_t ; x_0] mask" +
                              ("; flex_attention with a BlockMask" if cfg.device.type == "cuda"
                               else "; flex_attention BlockMask path runs on GPU only (not measured here)"),
-                "objectives": {"B": "tidal (token level)", "A": "tidal_chunk (chunk level)"}}
+                "objectives": {"B": "tidal (token level)", "A": "tidal_chunk (chunk level)"},
+                "not_measured": not_measured}
     units = {"seconds": "s per call (median)",
              "tokens_per_s": "training positions (batch x length) per second",
              "teacher_share": "teacher seconds inside the step / step seconds",
              "mfu": "model FLOPs utilisation, 6·N·tokens over the GPU's dense bf16 peak (GPU only)"}
     return common.result("distill_step", device=cfg.device, command=cfg.command,
                          settings=settings, rows=rows, units=units)
+
+
+def _failure(what: str, exc: Exception) -> str:
+    log.warning("%s: not measured (%s: %s)", what, type(exc).__name__, exc)
+    return f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
 
 def vocab_mask(model) -> int:
@@ -285,7 +305,7 @@ def _flex_row(cfg, batch, block, gen, student_tokens, flops) -> dict:
 def compdemo(cfg) -> dict:
     sizes = cfg.sizes["distill"]
     L, bsz, block = sizes["length"], sizes["batch"], sizes["block"]
-    rows = []
+    rows, not_measured = [], []
     tokens = bsz * L
     for pipeline, objective_name in (("B", "tidal"), ("A", "tidal_chunk")):
         student, teacher, teacher_id = _setup(cfg, pipeline)
@@ -326,13 +346,19 @@ def compdemo(cfg) -> dict:
         if teacher.kind == "bd3lm":
             steps["step_compdemo_shared_x0"] = _Step(cfg, pipeline, student, teacher, batch,
                                                      objective_name, True)
-        for fn in steps.values():
-            for _ in range(cfg.warmup):
-                fn()
-            if isinstance(fn, _Step):
-                fn.reset()
         base = common.model_bytes(student) * 4 + tbytes
-        st = common.measure_many(steps, cfg.device, repeats=cfg.repeats, warmup=0, base_bytes=base)
+        try:
+            for fn in steps.values():
+                for _ in range(cfg.warmup):
+                    fn()
+                if isinstance(fn, _Step):
+                    fn.reset()
+            st = common.measure_many(steps, cfg.device, repeats=cfg.repeats, warmup=0,
+                                     base_bytes=base)
+        except RuntimeError as exc:  # e.g. a loss path that is not device-aware
+            not_measured.append(_failure(f"whole steps of pipeline {pipeline}", exc))
+            del student, teacher
+            continue
         plain, student_s = st["step_plain"].median, st["student_fwd_bwd"].median
         for name in [n for n in steps if n.startswith("step_")]:
             t = st[name]
@@ -352,7 +378,8 @@ def compdemo(cfg) -> dict:
                 "warmup": cfg.warmup, "statistic": "median over repeats, variants interleaved",
                 "threads": torch.get_num_threads(),
                 "note": "pipeline A's teacher attends bidirectionally to the noised tokens, so "
-                        "its two passes share nothing; only pipeline B has the shared-x0 path"}
+                        "its two passes share nothing; only pipeline B has the shared-x0 path",
+                "not_measured": not_measured}
     units = {"seconds": "s per call (median)",
              "tokens_per_s": "training positions (batch x length) per second",
              "teacher_cost_ratio": "teacher seconds / one teacher pass",
