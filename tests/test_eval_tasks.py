@@ -85,6 +85,34 @@ def test_task_fields_follow_spec(name):
     assert len(subs) == {"bbh": 27, "math": 7}.get(name, 1)
 
 
+def test_prompts_match_upstream_lm_eval():
+    """Where we re-express an upstream prompt (one MMLU-Pro task instead of 14, our
+    task_utils for HellaSwag cleaning), the text is the same as lm-eval 0.4.13's."""
+    from lm_eval.tasks.hellaswag import utils as hs_utils
+    from lm_eval.tasks.mmlu_pro import utils as pro_utils
+
+    from tide.eval import task_utils
+
+    doc = {"question": "Which is a prime?", "options": ["4", " 6 ", "7", "9", "10", "12", "14",
+                                                        "15", "16", "18", "20"],
+           "answer": "C", "category": "math", "cot_content": ""}
+    cfg = run.task_config("tide_mmlu_pro")
+    from lm_eval.utils import apply_template  # lm-eval's own Jinja environment
+
+    assert apply_template(cfg["doc_to_text"], doc) == \
+        pro_utils.format_cot_example(doc, including_answer=False)
+    import lm_eval
+
+    upstream = run._read_yaml(Path(lm_eval.__file__).parent / "tasks/mmlu_pro/mmlu_pro_math.yaml")
+    assert apply_template(cfg["description"], doc) == upstream["description"]
+    for text in ["A man [title] is seen.  He  [step] runs", " plain text "]:
+        assert task_utils._hellaswag_clean(text) == hs_utils.preprocess(text)
+    up = {t: run.task_config(t) for t in ("tide_humaneval_instruct", "tide_mbpp_instruct")}
+    assert up["tide_humaneval_instruct"]["doc_to_text"].startswith(
+        "Write a solution to the following problem and make sure that it passes the tests:")
+    assert up["tide_mbpp_instruct"]["gen_prefix"] == "\n```python\n"
+
+
 # ---------------------------------------------------------------- spec §4 vs config
 
 
