@@ -68,7 +68,8 @@ def efficiency_outputs(out: Path, bench_files: list[Path]) -> dict[str, Path]:
     rows = efficiency_rows(bench_files)
     png, pdf = save_figure(efficiency_figure(rows), out / "efficiency.png")
     header, body = efficiency_table(rows)
-    sources = ", ".join(str(f) for f in bench_files) or "none (results/bench/*.json absent)"
+    used = sorted({f for f in rows.loc[rows.source == "ours", "file"] if f})
+    sources = ", ".join(used) or "none (no results/bench/generation.json)"
     notes = ["Paper: reported figures (arXiv 2604.26951; one H100, 256 generated tokens).",
              f"Ours: measured by tide.bench; result files: {sources}.",
              "— = not measured."]
