@@ -391,3 +391,26 @@ def test_loads_released_checkpoint_format(tok, student_dir, tmp_path):
     ctx = lm.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}])
     assert isinstance(lm.generate_until([_req(ctx, {"until": []})], disable_tqdm=True)[0], str)
     assert lm.get_model_info()["batch_size"] == 1
+
+
+@pytest.mark.parametrize("benchmark", ["humaneval", "bbh"])
+def test_tide_bd3lm_gen_prefix_and_fewshot_tasks(student_dir, tmp_path, benchmark):
+    """tide_bd3lm through a gen_prefix task (HumanEval: the assistant turn is continued) and
+    a 3-shot multi-turn group (BBH), on the tiny offline items."""
+    from tide.eval import tiny_data
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for task, rows in tiny_data.tiny_items(benchmark, 2, 0).items():
+        _write_jsonl(data / f"{task}.jsonl", rows)
+    score = run.evaluate({"pretrained": str(student_dir), "max_new_tokens": 8, "steps": 8},
+                         benchmark, tmp_path / "out", data_files=data, batch_size=2)
+    assert score["n"] == 2 and score["value"] in (0.0, 50.0, 100.0)
+    samples = [json.loads(x) for x in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
+    ctx = samples[0]["arguments"][0][0]
+    if benchmark == "humaneval":
+        last_turn = ctx[ctx.rindex("<|im_start|>assistant\n"):]  # continued, not closed
+        assert last_turn.endswith("Here is the completed function:\n```python")
+        assert "<|im_end|>" not in last_turn
+    else:  # three worked examples as earlier user/assistant turns, then the question
+        assert ctx.count("<|im_start|>user\n") == 4 and ctx.count("So the answer is") >= 3
