@@ -83,8 +83,8 @@ class ExecResult:
 def namespace_prefix() -> tuple[str, ...]:
     """``unshare`` arguments for a network + PID namespace, or () where not permitted."""
     exe = shutil.which("unshare")
-    cmd = [exe, "--net", "--pid", "--fork", "--kill-child"] if exe else []
-    if cmd:
+    # network + PID namespace; older util-linux lacks --kill-child: then network only
+    for cmd in ([exe, "--net", "--pid", "--fork", "--kill-child"], [exe, "--net"]) if exe else ():
         try:
             ok = subprocess.run([*cmd, "true"], capture_output=True, timeout=10).returncode == 0
         except (OSError, subprocess.SubprocessError):
