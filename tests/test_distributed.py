@@ -145,3 +145,41 @@ def test_killed_and_resumed_ddp_run_is_bitwise_equal(ddp_run, tmp_path):
     assert resumed[0]["summary"]["resumed_from"] == 3
     for name, w in full[0]["state"].items():
         assert torch.equal(w, resumed[0]["state"][name]), name
+
+
+# ----------------------------------------------------------------------------- FSDP teacher
+
+
+def _teacher_worker(rank, world, port, out_dir):
+    from tide import distributed
+    from tide.models.build import build_dense
+    from tide.models.teachers import Teacher
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="t")
+    torch.set_num_threads(1)
+    info = distributed.init("cpu")
+    dims = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, intermediate_size=64)
+    teacher = Teacher(build_dense(60, dims, seed=1), kind="bd3lm", mask_token_id=59, block_size=4)
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.randint(0, 58, (2, 12), generator=gen)
+    noised = clean.masked_fill(torch.rand(2, 12, generator=gen) < 0.5, 59)
+    replicated = teacher.logits(noised, clean)
+    distributed.shard_frozen(teacher.model, info, "cpu")
+    sharded = teacher.logits(noised, clean)
+    torch.save({"replicated": replicated, "sharded": sharded,
+                "local_numel": sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel()
+                                   for p in teacher.model.parameters()),
+                "full_numel": sum(p.numel() for p in teacher.model.parameters())},
+               f"{out_dir}/teacher{rank}.pt")
+    distributed.shutdown(info)
+
+
+def test_fsdp_sharded_teacher_gives_the_replicated_logits(tmp_path):
+    mp.start_processes(_teacher_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
+                       join=True, start_method="spawn")
+    for r in range(2):
+        out = torch.load(tmp_path / f"teacher{r}.pt")
+        assert torch.allclose(out["replicated"], out["sharded"], atol=1e-5)
+        assert out["local_numel"] < out["full_numel"]  # each rank holds only its shard

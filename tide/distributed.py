@@ -134,3 +134,24 @@ def gather_objects(info: DistInfo, obj) -> list:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+
+
+def shard_frozen(model: torch.nn.Module, info: DistInfo, device: str) -> torch.nn.Module:
+    """Shard a frozen (no-grad) model over the ranks with FSDP2 (``fully_shard``): each
+    decoder layer is one unit, gathered for its forward and freed after, so a teacher that
+    does not fit one GPU runs on several. Same logits as the replicated model (tested)."""
+    if not info.enabled:
+        return model
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh("cuda" if device.startswith("cuda") else "cpu", (info.world_size,))
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
+    if not lists:
+        raise ValueError(f"{type(model).__name__}: no layer list to shard (expected a "
+                         "torch.nn.ModuleList of decoder layers)")
+    for layer in max(lists, key=len):  # the decoder layers
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    log.info("rank %d: teacher sharded with FSDP over %d ranks", info.rank, info.world_size)
+    return model

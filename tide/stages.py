@@ -404,6 +404,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
         concat_order=run.concat_order or tspec.get("concat_order", "x0_xt"),
         dtype=_dtype(tspec.get("dtype", cfg["dtype"])),
         attn_implementation=cfg["attn_implementation"], device=device)
+    if tspec.get("sharding", "replicate") == "fsdp":
+        distributed.shard_frozen(teacher.model, dist, device)
     vsh = shared_vocab_size(cfg, root) if pipeline == "B" else None
     check_compatible(cfg, student, tok, teacher, t_tok, vsh, pipeline)
     ctx = DistillContext(student=student, teacher=teacher, run=run,

@@ -21,6 +21,6 @@ rule distill:
     resources:
         **res("distill"),
     shell:
-        "OMP_NUM_THREADS={threads} {TIDE} launch --tasks {resources.tasks} "
-        "--rank-log '{params.rank_log}' -- "
+        "OMP_NUM_THREADS={threads} {TIDE} --rank-log '{params.rank_log}' "
+        "launch --tasks {resources.tasks} -- "
         "distill --pipeline {wildcards.pipeline} --run {wildcards.run} > {log} 2>&1"
