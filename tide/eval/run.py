@@ -10,7 +10,14 @@ YAMLs (``tide/eval/tasks``), then writes, atomically, into ``out_dir``:
 Offline / tiny path (spec §3 "Offline"): with ``data_files`` the same task definition is
 used, only its data source changes: a derived YAML, written at run time into a temporary
 include dir, ``include:``s the base YAML by absolute path and overrides ``dataset_path: json``,
-``dataset_name: null`` and ``dataset_kwargs.data_files`` (absolute paths: pitfall 2).
+``dataset_name: null`` and ``dataset_kwargs.data_files`` (absolute paths: pitfall 2). Group
+benchmarks (BBH, MATH) get a derived group over the subtasks that have a local file, with
+the base group's aggregation.
+
+Before lm-eval runs, the benchmark name and every task file's required fields are checked;
+errors name the file and the field. score.json records the sampler settings, batch size,
+seed, lm-eval version, lm-eval's task hashes, the sha256 of our task files and the
+equivalent ``lm_eval`` command.
 
 The student runs as ``tide_bd3lm`` (tide.eval.lm), the AR baseline through lm-eval's own
 ``hf`` model on the same tasks.
@@ -37,7 +44,6 @@ log = logging.getLogger(__name__)
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 #: lm-eval model names this runner knows how to parameterise
 MODELS = ("tide_bd3lm", "hf")
-
 
 #: fields every task file must define (group files: GROUP_FIELDS); checked before a run
 TASK_FIELDS = ("task", "dataset_path", "output_type", "test_split", "doc_to_text",
