@@ -28,12 +28,13 @@ def scaling(cfg) -> dict:
     grid = [("prompt_tokens", v, dict(s["base"], prompt=v)) for v in s["prompt"]] + \
            [("batch", v, dict(s["base"], batch=v)) for v in s["batch"]] + \
            [("block_size", v, dict(s["base"], block=v)) for v in s["block"]]
+    block_generate(model, prompts(1, 8, model.config.vocab_size), s["base"])  # one warm-up call
     for axis, value, point in grid:
         modes = ("incremental", "off") if axis == "prompt_tokens" else ("incremental",)
         ids = prompts(point["batch"], point["prompt"], model.config.vocab_size)
         for mode in modes:
             t = common.measure(lambda: block_generate(model, ids, point, cache=mode), cfg.device,
-                               repeats=cfg.scaling_repeats, warmup=1, base_bytes=base)
+                               repeats=cfg.scaling_repeats, warmup=0, base_bytes=base)
             n = point["batch"] * point["new_tokens"]
             variant = "sampler_kv_cache" if mode == "incremental" else "sampler_full_recompute"
             rows.append(common.row("student", variant, params=params, peak_bytes=t.peak_bytes,
