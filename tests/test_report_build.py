@@ -166,6 +166,11 @@ def test_missing_everything_is_marked_not_a_crash(tmp_path, cfg):
     text = (tmp_path / "reports" / "ablations.md").read_text()
     assert "(not run)" in text and "0.00" not in text
     assert "not measured" in (tmp_path / "reports" / "efficiency.md").read_text()
+    from tide.report.figures import lambda_heatmap_figure
+
+    fig = lambda_heatmap_figure(l_init=0.1, l_max=0.9, n=11,
+                                empirical=pd.DataFrame(columns=["t", "p", "lam"]))
+    assert any("not logged yet" in t.get_text() for t in fig.axes[1].texts)
 
 
 # --------------------------------------------------------------------------- ablations

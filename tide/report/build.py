@@ -121,6 +121,8 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
     empirical, used = empirical_lambda(runs, **lam)
     log.info("λ heatmap: settings of %s %s; empirical points from %s", lam_source, lam,
              used or "no run")
+    if empirical is None:  # the panel stays, marked "not logged yet"
+        empirical = pd.DataFrame(columns=["t", "p", "lam"])
     png, pdf = plot_lambda_heatmap(out / "lambda_heatmap.png", **lam, empirical=empirical,
                                    empirical_label=", ".join(used))
     written.update({"lambda_heatmap.png": png, "lambda_heatmap.pdf": pdf})

@@ -120,7 +120,12 @@ def lambda_heatmap_figure(*, l_init: float, l_max: float, schedule: str = "cosin
         cs = axes[0].contour(t, p, lam, levels=levels, colors="white", linewidths=0.6)
         axes[0].clabel(cs, fmt="%.1f", fontsize=7)
     axes[0].set_title("λ(t, p) from tidal_lambda (training code)", fontsize=10)
-    if emp is not None:
+    if emp is not None and emp.empty:
+        axes[1].text(0.5, 0.5, "not logged yet:\nno run with these λ settings\nhas a metrics.jsonl",
+                     ha="center", va="center", color="#b00", fontsize=10,
+                     transform=axes[1].transAxes)
+        axes[1].set_title("λ logged during training: no points", fontsize=9)
+    elif emp is not None:
         axes[1].scatter(emp["t"], emp["p"], c=emp["lam"], cmap=CMAP, norm=norm, s=8,
                         edgecolors="none")
         gap = empirical_gap(emp, l_init=l_init, l_max=l_max, schedule=schedule,
@@ -161,14 +166,14 @@ def plot_lambda_heatmap(out_png: str | os.PathLike, *, l_init: float, l_max: flo
     """Draw the λ(t, p) heatmap and save it as PNG and PDF with the same stem.
 
     ``empirical`` is an optional DataFrame with the columns ``t, p, lam`` from a training log.
-    When it is given, the logged points are drawn in a second panel, coloured on the same scale.
+    When it is given, the logged points are drawn in a second panel, coloured on the same scale
+    (an empty one gives that panel marked "not logged yet").
     Returns ``(png_path, pdf_path)``.
     """
     png = Path(out_png)
     if png.suffix.lower() != ".png":
         raise ValueError(f"plot_lambda_heatmap: expected an output path ending in .png, "
                          f"found {png}")
-    pdf = png.with_suffix(".pdf")
     fig = lambda_heatmap_figure(l_init=l_init, l_max=l_max, schedule=schedule,
                                 axis_mode=axis_mode, empirical=empirical,
                                 empirical_label=empirical_label)
