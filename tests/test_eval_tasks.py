@@ -113,6 +113,26 @@ def test_prompts_match_upstream_lm_eval():
     assert up["tide_mbpp_instruct"]["gen_prefix"] == "\n```python\n"
 
 
+def test_math_answer_extraction():
+    """Minerva answer extraction/normalisation (copied from lm-eval; worked by hand)."""
+    from tide.eval import task_utils as tu
+
+    sol = "Half of it: $\\boxed{\\frac{1}{2}}$."
+    assert tu.last_boxed_only_string(sol) == "\\boxed{\\frac{1}{2}}"
+    assert tu.remove_boxed(tu.last_boxed_only_string(sol)) == "\\frac{1}{2}"
+    said = "Final Answer: The final answer is $\\frac12$. I hope it is correct."
+    assert tu.get_unnormalized_answer(said) == "$\\frac12$"
+    assert tu.normalize_final_answer("$\\frac12$") == "\\frac{1}{2}"
+    assert tu.normalize_final_answer("100,000") == "100000"
+    assert tu.normalize_final_answer("0,1") == "0,1"  # a tuple, not a number
+    assert tu.normalize_final_answer("5 cm") == "5"
+    doc = {"answer": "\\frac{1}{2}"}
+    assert tu.math_process_results(doc, [said]) == {"exact_match": 1}
+    assert tu.math_process_results(doc, ["The answer is 1/2."]) == {"exact_match": 0}
+    with pytest.raises(ValueError, match="boxed"):
+        tu.remove_boxed(None)
+
+
 # ---------------------------------------------------------------- spec §4 vs config
 
 

@@ -273,7 +273,8 @@ def _run_lm_eval(model: str, args: dict, bench: Benchmark, include_dir: Path, *,
 
 
 def _n_docs(results: dict, tasks: list[str]) -> int:
-    return sum(int(results["n-samples"][t]["effective"]) for t in tasks if t in results["n-samples"])
+    counts = results["n-samples"]
+    return sum(int(counts[t]["effective"]) for t in tasks if t in counts)
 
 
 def task_file_hashes(task: str) -> dict[str, str]:
@@ -302,7 +303,8 @@ def _score(results: dict, bench: Benchmark, model: str, args: dict, *, batch_siz
            seed: int, limit, data, tasks: list[str]) -> dict:
     task_res = results["results"].get(bench.task) or results.get("groups", {}).get(bench.task)
     if task_res is None:
-        raise KeyError(f"lm-eval results: no entry for {bench.task}; found {sorted(results['results'])}")
+        raise KeyError(f"lm-eval results: no entry for {bench.task}; found "
+                       f"{sorted(results['results'])}")
     key = f"{bench.metric},{bench.filter}"
     if key not in task_res:
         raise KeyError(f"lm-eval results for {bench.task}: no {key!r}; found {sorted(task_res)}")

@@ -7,11 +7,8 @@ imports stay inside the functions. Provenance of copied code is given per sectio
 
 from __future__ import annotations
 
-import logging
 import re
 import signal
-
-log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ MATH (minerva_math)
 # From lm-eval 0.4.13 lm_eval/tasks/minerva_math/utils.py (MIT), itself after Lewkowycz et
