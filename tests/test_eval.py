@@ -414,3 +414,28 @@ def test_tide_bd3lm_gen_prefix_and_fewshot_tasks(student_dir, tmp_path, benchmar
         assert "<|im_end|>" not in last_turn
     else:  # three worked examples as earlier user/assistant turns, then the question
         assert ctx.count("<|im_start|>user\n") == 4 and ctx.count("So the answer is") >= 3
+
+
+def test_tide_bd3lm_runs_a_likelihood_multiple_choice_task(student_dir, data, tmp_path):
+    """lm-eval's own multiple_choice path (loglikelihood requests) works with tide_bd3lm:
+    a local MC task over the MMLU rows, 2 MC samples per request, deterministic."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "toy_mc.yaml").write_text(
+        "task: tide_test_toy_mc\ndataset_path: json\ndataset_name: null\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {data['mmlu'].resolve()}\n"
+        "test_split: test\noutput_type: multiple_choice\n"
+        "doc_to_text: \"{{question}}\\nAnswer:\"\ndoc_to_choice: \"{{choices}}\"\n"
+        "doc_to_target: answer\nmetric_list:\n  - metric: acc\nmetadata:\n  version: 1.0\n")
+    tm = TaskManager(include_path=str(tmp_path / "tasks"), include_defaults=False)
+    runs = [lm_eval.simple_evaluate(
+        model="tide_bd3lm", model_args={"pretrained": str(student_dir), "mc_num": 2,
+                                        "mc_batch_size": 2},
+        tasks=["tide_test_toy_mc"], task_manager=tm, limit=4, batch_size=b)
+        for b in (1, 4)]
+    accs = [r["results"]["tide_test_toy_mc"]["acc,none"] for r in runs]
+    assert accs[0] == accs[1] and 0.0 <= accs[0] <= 1.0
+    lls = [[s["resps"] for s in r["samples"]["tide_test_toy_mc"]] for r in runs]
+    assert lls[0] == lls[1] and len(lls[0]) == 4  # per-request log-likelihoods, batch 1 vs 4
