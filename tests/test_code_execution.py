@@ -119,3 +119,18 @@ def test_mixed_batch_keeps_going():
     preds = [["def f():\n    return 1"], ["while True: pass"], ["print('y' * 50_000_000)"],
              ["def f():\n    return 1"]]
     assert execution.pass_at_1(refs, preds, timeout=1.0) == 0.5
+
+
+def test_no_namespaces_is_a_logged_warning(monkeypatch, caplog):
+    """Without a usable `unshare`, programs still run (and fail/pass as before), and the
+    missing network isolation is logged."""
+    monkeypatch.setattr(execution.shutil, "which", lambda name: None)
+    execution.namespace_prefix.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert not execution.network_isolated()
+        assert "WITH network access" in caplog.text
+        assert execution.run_program("assert 2 + 2 == 4", timeout=1.0).passed
+        assert not execution.run_program("while True: pass", timeout=0.5).passed
+    finally:
+        execution.namespace_prefix.cache_clear()

