@@ -183,3 +183,34 @@ def test_fsdp_sharded_teacher_gives_the_replicated_logits(tmp_path):
         out = torch.load(tmp_path / f"teacher{r}.pt")
         assert torch.allclose(out["replicated"], out["sharded"], atol=1e-5)
         assert out["local_numel"] < out["full_numel"]  # each rank holds only its shard
+
+
+# ----------------------------------------------------------------------------- SLURM rendezvous
+
+
+def _slurm_worker(rank, world, out_dir):
+    """A rank as srun starts it: only SLURM's variables, no MASTER_*/RANK."""
+    from tide import distributed
+
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
+                "TORCHELASTIC_RUN_ID", "SUBMITIT_EXECUTOR"):
+        os.environ.pop(var, None)
+    os.environ.update(SLURM_JOB_ID=str(40000 + os.getppid() % 1000), SLURM_STEP_ID="0",
+                      SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NODEID="0",
+                      SLURM_NTASKS=str(world), SLURM_STEP_NUM_TASKS=str(world),
+                      SLURM_JOB_NUM_NODES="1", SLURM_JOB_NODELIST="localhost")
+    torch.set_num_threads(1)
+    info = distributed.init("cpu")
+    t = torch.tensor([float(info.rank + 1)])
+    torch.distributed.all_reduce(t)
+    torch.save({"info": (info.rank, info.world_size, info.source), "sum": float(t)},
+               f"{out_dir}/slurm{rank}.pt")
+    distributed.shutdown(info)
+
+
+def test_ranks_started_by_srun_meet_through_submitit(tmp_path):
+    mp.start_processes(_slurm_worker, args=(2, str(tmp_path)), nprocs=2, join=True,
+                       start_method="spawn")
+    outs = [torch.load(tmp_path / f"slurm{r}.pt") for r in range(2)]
+    assert [o["info"] for o in outs] == [(0, 2, "slurm"), (1, 2, "slurm")]
+    assert all(o["sum"] == 3.0 for o in outs)  # one group: 1 + 2 on both ranks

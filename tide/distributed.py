@@ -68,6 +68,9 @@ def init(device: str = "cpu") -> DistInfo:
     if source == "slurm":
         from submitit.helpers import TorchDistributedEnvironment
 
+        # submitit recognises SLURM by this variable, which its own jobs set; ranks started
+        # by a plain srun (tide launch, the Snakemake SLURM executor) need it too
+        os.environ.setdefault("SUBMITIT_EXECUTOR", "slurm")
         env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         rank, world, local = env.rank, env.world_size, env.local_rank
         where = f"{env.master_addr}:{env.master_port}"
