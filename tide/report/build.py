@@ -78,11 +78,11 @@ def efficiency_outputs(out: Path, bench_files: list[Path]) -> dict[str, Path]:
         "efficiency.png": png, "efficiency.pdf": pdf,
         "efficiency.md": _write_text(out, "efficiency.md",
                                      "# Memory and throughput per model\n\n"
-                                     + markdown_table(header, body, notes, align_left=4)),
+                                     + markdown_table(header, body, notes, align_left=5)),
         "efficiency.csv": _write_text(out, "efficiency.csv", rows.to_csv(index=False)),
         "efficiency.html": _write_text(out, "efficiency.html", html_page(
             "Memory and throughput per model",
-            html_table(header, body, classes=classes, text_columns=4, table_id="efficiency")
+            html_table(header, body, classes=classes, text_columns=5, table_id="efficiency")
             + "\n" + html_notes(notes))),
     }
     return written

@@ -48,8 +48,8 @@ METRICS: dict[str, str] = {"params_b": "parameters (billions)",
                            "peak_mem_gb": "peak memory (GB)",
                            "tokens_per_s": "throughput (tokens/s)"}
 NOT_MEASURED = "not measured"
-COLUMNS = ("source", "model", "label", "device", "measurement", "setting", "variant", "file",
-           *METRICS)
+COLUMNS = ("source", "model", "label", "device", "measurement", "setting", "variant", "model_shape",
+           "file", *METRICS)
 
 
 def _number(value) -> float:
@@ -110,7 +110,8 @@ def load_bench(files: list[str | os.PathLike],
             rec = {"source": "ours", "model": model,
                    "device": str(doc.get("device") or "unknown device"),
                    "measurement": measurement, "setting": _setting(doc.get("settings")),
-                   "variant": str(row.get("variant") or ""), "file": str(path)}
+                   "variant": str(row.get("variant") or ""),
+                   "model_shape": str(row.get("shape") or ""), "file": str(path)}
             rec.update({m: _number(row.get(m)) for m in METRICS})
             rec["label"] = f"ours: {rec['device']}" + (f"; {rec['setting']}"
                                                         if rec["setting"] else "")
@@ -127,7 +128,8 @@ def paper_rows() -> pd.DataFrame:
             r = ref.loc[name]
             out.append({"source": "paper", "model": model, "label": f"paper: {name}",
                         "device": "H100", "measurement": "paper",
-                        "setting": PAPER_SETTING.split(": ", 1)[1], "variant": name, "file": "",
+                        "setting": PAPER_SETTING.split(": ", 1)[1], "variant": name,
+                        "model_shape": name, "file": "",
                         **{m: _number(r[m]) for m in METRICS}})
     return pd.DataFrame(out, columns=list(COLUMNS))
 
@@ -144,7 +146,7 @@ def efficiency_rows(bench_files: list[str | os.PathLike]) -> pd.DataFrame:
         if mine.empty:
             mine = pd.DataFrame([{"source": "ours", "model": model, "label": f"ours: {NOT_MEASURED}",
                                   "device": "", "measurement": "", "setting": "",
-                                  "variant": NOT_MEASURED, "file": "",
+                                  "variant": NOT_MEASURED, "model_shape": "", "file": "",
                                   **{m: math.nan for m in METRICS}}])
         parts.append(mine)
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
@@ -157,13 +159,14 @@ def _fmt(x: float) -> str:
 
 def efficiency_table(rows: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """(header, body) of the efficiency table, ready for markdown/HTML rendering."""
-    header = ["Model", "Source", "Device / setting", "Variant",
+    header = ["Model", "Source", "Device / setting", "Variant", "Shape measured",
               "Params (B)", "Peak memory (GB)", "Throughput (tokens/s)"]
     body = []
     for _, r in rows.iterrows():
         setting = "; ".join(x for x in (r.device if r.source == "ours" else "1× H100",
                                          r.setting if r.source == "ours" else "256 new tokens")
                             if x)
-        body.append([MODELS[r.model], r.source, setting, r.variant, _fmt(r.params_b),
+        shape = r.model_shape if r.source == "ours" else "the model itself"
+        body.append([MODELS[r.model], r.source, setting, r.variant, shape, _fmt(r.params_b),
                      _fmt(r.peak_mem_gb), _fmt(r.tokens_per_s)])
     return header, body

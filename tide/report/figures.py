@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +309,10 @@ def efficiency_figure(rows: pd.DataFrame) -> Figure:
         groups.set_xticks(group_pos, group_names, fontsize=8)
         groups.tick_params(length=0, pad=4.2 * max(len(n) for n in bar_names) + 10)
         ax.set_yscale("log")
+        # plain numbers at 1-2-5 steps: "2" reads better than "2×10⁰" on a narrow range
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel(METRICS[metric] + ", log scale")
         ax.grid(axis="y", alpha=0.3, which="both")
         ax.set_title({"peak_mem_gb": "Peak memory during generation (lower is better)",
