@@ -201,7 +201,7 @@ def test_ablation_tables_delta_to_full_method(tmp_path, cfg):
 
 
 def test_ablation_delta_blank_when_full_method_unscored(tmp_path, cfg):
-    from tide.report.ablations import write_ablation_tables
+    from tide.report.ablations import NOTE_BLANK, write_ablation_tables
 
     root = make_results(tmp_path / "results", cfg, skip_scores={("B_tide_shared", "mmlu")})
     write_ablation_tables(cfg, tmp_path, ablation_files=sorted((root / "ablations").glob("*.csv")),
@@ -212,6 +212,8 @@ def test_ablation_delta_blank_when_full_method_unscored(tmp_path, cfg):
     assert b["Δ MMLU"].isna().all()                   # nothing to subtract from
     md = (tmp_path / "ablations.md").read_text()
     assert "## Pipeline B" in md and "## Pipeline A" in md and "+0.00" not in md
+    b_part, a_part = md.split("## Pipeline A")
+    assert NOTE_BLANK in b_part and NOTE_BLANK not in a_part  # A is complete: no blank note
 
 
 def test_ablation_rows_file_missing_column_names_file(tmp_path):

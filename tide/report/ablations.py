@@ -207,8 +207,8 @@ def write_ablation_tables(cfg, out_dir: str | os.PathLike, *, ablation_files: li
         table = ablation_table(pipeline, abls, rows, scores, benchmarks)
         frames.append(table.assign(pipeline=pipeline))
         header, body, classes = _render_rows(table, shown)
-        notes = [NOTE_AVG] + ([NOTE_BLANK] if any(BLANK_MD in c for r in body for c in r)
-                              else [])
+        blank = any("blank" in c for row in classes for c in row)
+        notes = [NOTE_AVG] + ([NOTE_BLANK] if blank else [])
         md += [f"## {PIPELINE_TITLE[pipeline]}", "", f"Full method: {FULL_METHOD[pipeline]}.",
                "", markdown_table(header, body, notes, align_left=3)]
         html_parts += [f"<h2>{PIPELINE_TITLE[pipeline]}</h2>",
