@@ -321,6 +321,17 @@ def test_training_curves_every_component_and_missing_run(tmp_path, cfg):
                           "distillation term"] and "kl_aux" in legend
 
 
+def test_runs_in_paper_order_then_ablations(cfg):
+    from tide.report.build import run_order
+
+    order = run_order(cfg)
+    mains = [f"{p}_{r}" for p, r in order if not cfg.run(p, r).is_ablation]
+    assert mains == ["B_kl", "B_tide_cross", "B_tide_shared",
+                     "A_calm", "A_tide_shared", "A_tide_cross"]
+    assert len(order) == len(cfg.runs()) and order[len(mains):] == [
+        (r.pipeline, r.name) for r in cfg.runs() if r.is_ablation]
+
+
 def test_metrics_log_malformed_line_names_file_and_line(tmp_path):
     from tide.report.runs import read_metrics
 

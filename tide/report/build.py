@@ -44,6 +44,20 @@ def heatmap_lambda_settings(cfg) -> tuple[dict, str]:
              "axis_mode": "both"}, "distill.defaults")
 
 
+def run_order(cfg) -> list[tuple[str, str]]:
+    """(pipeline, run) of every configured run: main runs in the paper's column order, then
+    ablations in config order (the resolved config sorts its keys, so config order alone
+    would be alphabetical)."""
+    from tide.config import COLUMN_LABELS
+    from tide.report.tables import MODELS
+
+    def key(run):
+        label = COLUMN_LABELS.get(run.model_id)
+        return (run.is_ablation, MODELS.index(label) if label in MODELS else len(MODELS))
+
+    return [(r.pipeline, r.name) for r in sorted(cfg.runs(), key=key)]
+
+
 def _scores(scores: str | os.PathLike | None, root) -> pd.DataFrame | str:
     path = Path(scores) if scores else paths.scores_csv(root)
     if path.is_file():
@@ -115,8 +129,7 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
                                          scores=score_df))
 
     # runs: λ(t, p) heatmap beside the logged points, training curves per pipeline
-    configured = [(r.pipeline, r.name) for r in cfg.runs()]
-    runs = load_runs(configured, root)
+    runs = load_runs(run_order(cfg), root)
     lam, lam_source = heatmap_lambda_settings(cfg)
     empirical, used = empirical_lambda(runs, **lam)
     log.info("λ heatmap: settings of %s %s; empirical points from %s", lam_source, lam,
