@@ -157,6 +157,25 @@ def test_main_table_from_tiny_scores_marks_unevaluated_benchmarks(tmp_path, cfg)
     assert 'id="main-table"' in html and 'colspan="3"' in html and 'class="blank"' in html
 
 
+def test_paper_numbers_in_paper_table_out_through_tide_report(tmp_path, cfg):
+    """The reference numbers as scores.csv: `tide report` gives the paper's table back cell
+    for cell (averages recomputed, equal to the printed ones) and ours − paper is all zero."""
+    from tide.cli import main
+    from tide.report.tables import load_reference_results, reference_as_scores
+
+    root = tmp_path / "results"
+    root.mkdir()
+    reference_as_scores().to_csv(root / "scores.csv", index=False)
+    assert main(["--config", str(TINY), "--root", str(root), "report",
+                 "--out", str(tmp_path / "reports")]) == 0
+    table = pd.read_csv(tmp_path / "reports" / "main_table.csv", index_col="benchmark")
+    pd.testing.assert_frame_equal(table, load_reference_results(), check_exact=True)
+    delta = pd.read_csv(tmp_path / "reports" / "vs_paper.csv", index_col="benchmark")
+    assert (delta == 0).all().all()
+    tex = (tmp_path / "reports" / "main_table.tex").read_text()
+    assert r"\textbf{34.20}" not in tex and r"\textbf{40.91}" in tex  # best Avg: the AR model
+
+
 def test_missing_everything_is_marked_not_a_crash(tmp_path, cfg):
     """A fresh clone with no results at all: every file is still written, all blanks marked."""
     from tide.report.build import build_report
