@@ -176,6 +176,29 @@ def test_paper_numbers_in_paper_table_out_through_tide_report(tmp_path, cfg):
     assert r"\textbf{34.20}" not in tex and r"\textbf{40.91}" in tex  # best Avg: the AR model
 
 
+def test_released_checkpoints_against_the_paper_in_vs_paper(tmp_path, cfg):
+    from tide.report.build import build_report
+    from tide.report.tables import reference_as_scores
+
+    root = make_results(tmp_path / "results", cfg)
+    back = {v: k for k, v in COLUMN_LABELS.items()}
+    rel = reference_as_scores()
+    rel = rel[rel.benchmark != "MBPP"].assign(
+        model_id=lambda d: "released_" + d.model.map(back), model=lambda d: d.model_id)
+    rel.loc[(rel.model_id == "released_B_kl") & (rel.benchmark == "GSM8K"), "value"] = 45.0
+    rel.to_csv(root / "scores_released.csv", index=False)
+    build_report(cfg, tmp_path / "reports", root=root)
+    md = (tmp_path / "reports" / "vs_paper.md").read_text()
+    section = md.split("## Released checkpoints evaluated here − paper")[1]
+    gsm8k = next(line for line in section.splitlines() if line.startswith("| GSM8K"))
+    assert gsm8k.split(" | ")[3] == "+1.03"  # 45.00 − 43.97 under B_KL
+    mbpp = next(line for line in section.splitlines() if line.startswith("| MBPP"))
+    assert set(mbpp.split(" | ")[1:]) == {"—", "— |"}  # not evaluated: marked blanks
+    assert 'id="released-vs-paper"' in (tmp_path / "reports" / "vs_paper.html").read_text()
+    build_report(cfg, tmp_path / "plain", root=make_results(tmp_path / "r2", cfg))
+    assert "Released" not in (tmp_path / "plain" / "vs_paper.md").read_text()
+
+
 def test_missing_everything_is_marked_not_a_crash(tmp_path, cfg):
     """A fresh clone with no results at all: every file is still written, all blanks marked."""
     from tide.report.build import build_report

@@ -2,6 +2,7 @@
 
 Reads (all optional: what is missing shows as a marked blank, "not run yet" or "not measured")
 - ``results/scores.csv``                       → main table, ours − paper
+- ``results/scores_released.csv``              → released checkpoints here − paper (vs_paper)
 - ``results/ablations/*.csv`` + scores.csv      → ablation tables (Δ to the full method)
 - ``results/runs/*/*/{metrics.jsonl,run.json}`` → training curves, empirical (t, p, λ)
 - ``results/bench/*.json``                      → memory / throughput beside the paper's
@@ -66,6 +67,22 @@ def _scores(scores: str | os.PathLike | None, root) -> pd.DataFrame | str:
     return pd.DataFrame(columns=["model", "benchmark", "metric", "value"])
 
 
+def _released_scores(root) -> pd.DataFrame | None:
+    """Scores of the released checkpoints (``results/scores_released.csv``, the ``released``
+    target), their ``model`` mapped to the paper's columns (``released_B_kl`` → ``B_KL``);
+    None when absent."""
+    from tide.config import COLUMN_LABELS
+
+    path = paths.scores_csv(root).with_name("scores_released.csv")
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path)
+    ids = df["model_id"] if "model_id" in df.columns else df["model"]
+    df["model"] = [COLUMN_LABELS.get(m.removeprefix("released_"), m) for m in ids.astype(str)]
+    log.info("released checkpoints: %d scores from %s", len(df), path)
+    return df
+
+
 def _write_text(out: Path, name: str, text: str) -> Path:
     from tide.io import atomic_write_text
 
@@ -123,7 +140,7 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
                  len(score_df) - len(main_src))
     else:
         main_src = score_src
-    written.update(write_main_tables(main_src, out))
+    written.update(write_main_tables(main_src, out, released=_released_scores(root)))
     ablation_files = sorted(paths._r(root).glob("ablations/*.csv"))
     written.update(write_ablation_tables(cfg, out, ablation_files=ablation_files,
                                          scores=score_df))

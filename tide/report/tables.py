@@ -400,9 +400,15 @@ def to_html(df: pd.DataFrame, *, signed: bool = False,
 
 
 def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
-                      out_dir: str | os.PathLike) -> dict[str, Path]:
+                      out_dir: str | os.PathLike,
+                      released: pd.DataFrame | str | os.PathLike | None = None
+                      ) -> dict[str, Path]:
     """Write ``main_table.{md,csv,tex,html}`` and ``vs_paper.{md,csv,html}`` into ``out_dir``,
     atomically.
+
+    ``released`` (optional) are scores of the authors' released checkpoints evaluated with this
+    harness, with ``model`` in :data:`MODELS`; ``vs_paper`` then also holds their table and
+    their difference to the paper (which separates evaluation differences from training ones).
 
     Returns the written paths, keyed by file name.
     """
@@ -412,6 +418,21 @@ def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
     ours = main_table(scores_csv)
     delta = delta_to_paper(ours)
     paper = load_reference_results()
+    rel_md = rel_html = ""
+    if released is not None:
+        rel = main_table(released)
+        rel_delta = delta_to_paper(rel)
+        rel_md = ("\n## Released checkpoints evaluated here − paper\n\n"
+                  "The authors' checkpoints through this evaluation harness, minus the paper's "
+                  "numbers: differences here come from evaluation, not training.\n\n"
+                  + to_markdown(rel_delta, signed=True)
+                  + "\n### Released checkpoints evaluated here\n\n" + to_markdown(rel))
+        rel_html = ("\n<h2>Released checkpoints evaluated here − paper</h2>\n"
+                    "<p>The authors' checkpoints through this evaluation harness, minus the "
+                    "paper's numbers: differences here come from evaluation, not training.</p>\n"
+                    + to_html(rel_delta, signed=True, bold_columns=(), table_id="released-vs-paper")
+                    + "\n<h3>Released checkpoints evaluated here</h3>\n"
+                    + to_html(rel, table_id="released-table"))
     texts = {
         "main_table.md": "# Main results (this reproduction)\n\n"
                          "Accuracy / pass@1 in percent.\n\n" + to_markdown(ours),
@@ -420,7 +441,7 @@ def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
         "vs_paper.md": "# This reproduction − paper (arXiv 2604.26951)\n\n"
                        "Difference in percentage points, per cell (both rounded to 2 decimals).\n\n"
                        + to_markdown(delta, signed=True)
-                       + "\n## Paper (authors' README)\n\n" + to_markdown(paper),
+                       + "\n## Paper (authors' README)\n\n" + to_markdown(paper) + rel_md,
         "vs_paper.csv": to_csv(delta),
         "main_table.html": html_page(
             "Main results (this reproduction)",
@@ -431,7 +452,7 @@ def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
             "<p>Difference in percentage points, per cell (both rounded to 2 decimals).</p>\n"
             + to_html(delta, signed=True, bold_columns=(), table_id="vs-paper")
             + "\n<h2>Paper (authors' README)</h2>\n"
-            + to_html(paper, table_id="paper-table")),
+            + to_html(paper, table_id="paper-table") + rel_html),
     }
     paths = {}
     for name, text in texts.items():
