@@ -5,7 +5,7 @@ Reads (all optional: what is missing shows as a marked blank, "not run yet" or "
 - ``results/scores_released.csv``              → released checkpoints here − paper (vs_paper)
 - ``results/ablations/*.csv`` + scores.csv      → ablation tables (Δ to the full method)
 - ``results/runs/*/*/{metrics.jsonl,run.json}`` → training curves, empirical (t, p, λ)
-- ``results/bench/*.json``                      → memory / throughput beside the paper's
+- ``results/bench/generation.json``            → memory / throughput beside the paper's
 and writes exactly :data:`tide.report.outputs.REPORT_FILES` into the output directory.
 No GPU, no weights: a few seconds on a laptop.
 """
@@ -24,8 +24,17 @@ from tide.report.outputs import REPORT_FILES
 log = logging.getLogger(__name__)
 
 TIDAL_OBJECTIVES = ("tidal", "tidal_chunk")
-PIPELINE_TITLE = {"B": "Pipeline B (shared tokenizer, WeDLM-8B-shaped teacher)",
-                  "A": "Pipeline A (cross tokenizer, LLaDA2.0-mini-shaped teacher)"}
+PIPELINE_TITLE = {"B": "Pipeline B (shared tokenizer, teacher {})",
+                  "A": "Pipeline A (cross tokenizer, teacher {})"}
+PAPER_TEACHER = {"A": "LLaDA2.0-mini", "B": "WeDLM-8B"}
+
+
+def pipeline_title(cfg, pipeline: str) -> str:
+    """"Pipeline B (shared tokenizer, teacher <hub id>)", or a tiny stand-in's description."""
+    init = cfg["models"]["teachers"][pipeline]["init"]
+    teacher = (f"{init}" if init != "train"
+               else f"trained here, a tiny stand-in for {PAPER_TEACHER[pipeline]}")
+    return PIPELINE_TITLE[pipeline].format(teacher)
 
 
 def heatmap_lambda_settings(cfg) -> tuple[dict, str]:
@@ -160,7 +169,7 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
         panels = [(f"{p}/{name}" + (" (ablation)" if f"{p}_{name}" in ablation_ids else ""), run)
                   for (p, name), run in runs.items() if p == pipeline]
         fig = training_curves_figure(
-            panels, title=f"Training curves of every loss component, {PIPELINE_TITLE[pipeline]}")
+            panels, title=f"Training curves of every loss component, {pipeline_title(cfg, pipeline)}")
         png, pdf = save_figure(fig, out / f"training_curves_{pipeline}.png")
         written.update({png.name: png, pdf.name: pdf})
 

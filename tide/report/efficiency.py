@@ -144,9 +144,10 @@ def efficiency_rows(bench_files: list[str | os.PathLike]) -> pd.DataFrame:
         parts.append(paper[paper.model == model])
         mine = ours[ours.model == model]
         if mine.empty:
-            mine = pd.DataFrame([{"source": "ours", "model": model, "label": f"ours: {NOT_MEASURED}",
-                                  "device": "", "measurement": "", "setting": "",
-                                  "variant": NOT_MEASURED, "model_shape": "", "file": "",
+            mine = pd.DataFrame([{"source": "ours", "model": model,
+                                  "label": f"ours: {NOT_MEASURED}", "device": "",
+                                  "measurement": "", "setting": "", "variant": NOT_MEASURED,
+                                  "model_shape": "", "file": "",
                                   **{m: math.nan for m in METRICS}}])
         parts.append(mine)
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]

@@ -122,7 +122,8 @@ def lambda_heatmap_figure(*, l_init: float, l_max: float, schedule: str = "cosin
         axes[0].clabel(cs, fmt="%.1f", fontsize=7)
     axes[0].set_title("λ(t, p) from tidal_lambda (training code)", fontsize=10)
     if emp is not None and emp.empty:
-        axes[1].text(0.5, 0.5, "not logged yet:\nno run with these λ settings\nhas a metrics.jsonl",
+        axes[1].text(0.5, 0.5,
+                     "not logged yet:\nno run with these λ settings\nhas a metrics.jsonl",
                      ha="center", va="center", color="#b00", fontsize=10,
                      transform=axes[1].transAxes)
         axes[1].set_title("λ logged during training: no points", fontsize=9)
