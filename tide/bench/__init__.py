@@ -36,7 +36,7 @@ SIZES = {
         "sampler": dict(prompt=128, new_tokens=256, block=32, steps=256, batch=1),
         "generation": dict(prompt=128, new_tokens=256, block=32, steps=256),
         "distill": dict(length=256, batch=2, block=32),
-        "eval": dict(requests=32, context=(48, 96), continuation=(4, 24), mc_num=32, mc_batch=8,
+        "eval": dict(requests=16, context=(32, 64), continuation=(4, 16), mc_num=16, mc_batch=8,
                      block=32, rows_per_forward=[32, 128]),
         "scaling": _SCALING_CPU,
     },

@@ -217,6 +217,7 @@ def write(doc: dict, out_dir: str | os.PathLike) -> Path:
     with os.fdopen(fd, "w") as f:
         json.dump(doc, f, indent=1, allow_nan=True)
         f.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a result is for every reader
     os.replace(tmp, path)
     return path
 
