@@ -374,6 +374,18 @@ def test_runs_in_paper_order_then_ablations(cfg):
         (r.pipeline, r.name) for r in cfg.runs() if r.is_ablation]
 
 
+def test_report_outputs_list_is_cheap_to_import():
+    """The Snakefile imports tide.report.outputs while parsing: no pandas/matplotlib/torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tide.report.outputs; "
+            "print(sorted(m for m in ('pandas', 'matplotlib', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
 def test_metrics_log_malformed_line_names_file_and_line(tmp_path):
     from tide.report.runs import read_metrics
 
