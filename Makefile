@@ -9,7 +9,9 @@ export HF_DATASETS_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export TOKENIZERS_PARALLELISM=false
 
-.PHONY: setup demo test test-fast dryrun-paper report clean
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: setup system cluster cluster-down demo test test-fast dryrun-paper report clean
 
 # Idempotent: re-running only installs what is missing. torch first, with its exact pin,
 # so nothing later resolves a multi-GB CUDA build.
@@ -27,12 +29,27 @@ $(VENV)/.installed: envs/torch.txt envs/requirements.txt pyproject.toml
 demo: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) --profile workflow/profiles/local -j $(JOBS) all
 
-# Every test, slow ones included (the full tiny DAG, mutation testing).
-test: setup
+# System packages the tests need (Debian): a single-node SLURM and Chromium. Idempotent.
+system:
+	@if command -v sbatch >/dev/null && command -v munged >/dev/null && command -v chromium >/dev/null; then :; else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends slurm-wlm munge chromium chromium-driver; fi
+
+# A single-node SLURM cluster on this machine for the SLURM tests (no-op when one is up).
+cluster: system
+	@if sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mixed|allocated'; then echo "SLURM is up"; \
+	  else $(SUDO) bash .ci/slurm_up.sh; fi
+
+cluster-down:
+	$(SUDO) bash .ci/slurm_down.sh
+
+# Every test, slow ones included (the full tiny DAG, mutation testing, the SLURM cluster
+# tests, the HTML report in headless Chromium).
+test: setup cluster
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra
 
 test-fast: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra -m "not slow"
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra -m "not slow and not slurm"
 
 # Every table and figure of reports/ (+ reports/report.html) from the result files in results/,
 # whatever made them (this DAG, or results copied from a cluster): no GPU, no weights, seconds.
