@@ -61,8 +61,14 @@ def bd3lm_logits(model, x_t: torch.Tensor, x_0: torch.Tensor, block_size: int | 
 
         mask = with_key_padding(mask, key_valid.repeat(1, 2))  # [B, 1, 2L, 2L]
     attn = to_model_mask(mask, inner.config._attn_implementation, inner.dtype)
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits  # [B, 2L, V]
-    return logits[:, :length] if xt_first else logits[:, length:]
+    # Only the x_t half's logits are used: skip the LM head on x_0 (forward and backward;
+    # at a 152k vocabulary that head is about a quarter of the 0.6B model's FLOPs).
+    keep = torch.arange(length, device=x_0.device) if xt_first else length
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos,
+                   logits_to_keep=keep).logits  # [B, L, V]
+    if logits.shape[1] == 2 * length:  # a (remote-code) model without logits_to_keep
+        logits = logits[:, :length] if xt_first else logits[:, length:]
+    return logits
 
 
 class BD3LMCleanPrefix:
