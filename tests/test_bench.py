@@ -93,9 +93,10 @@ def test_compdemo_step_loss_equal_with_and_without_sharing(monkeypatch):
 
 
 def test_batched_likelihood_equals_the_evaluation_estimator():
-    """Rows of many requests in one forward == tide/eval/lm.py's one-request-at-a-time loop."""
+    """Rows of many requests in one forward, and rows sharing their request's clean x_0,
+    == tide/eval/lm.py's one-request-at-a-time loop."""
     lm = pytest.importorskip("tide.eval.lm")
-    from tide.bench.likelihood import batched_loglikelihood
+    from tide.bench.likelihood import batched_loglikelihood, shared_x0_loglikelihood
 
     model = build_dense(64, DENSE, max_positions=128)  # any decoder taking a 4-D mask
     g = torch.Generator().manual_seed(0)
@@ -112,6 +113,9 @@ def test_batched_likelihood_equals_the_evaluation_estimator():
         got = batched_loglikelihood(model, requests, gens(), mask_id=63, block_size=4, mc_num=8,
                                     mc_batch_size=4, rows_per_forward=rows_per_forward)
         assert got == pytest.approx(ref, rel=1e-5, abs=1e-5)
+        shared = shared_x0_loglikelihood(model, requests, gens(), mask_id=63, block_size=4,
+                                         mc_num=8, mc_batch_size=4, rows_per_forward=rows_per_forward)
+        assert shared == pytest.approx(ref, rel=1e-5, abs=1e-5)
     assert len(set(round(x, 3) for x in ref)) == len(ref)  # distinct estimates: a real check
 
 

@@ -1,5 +1,9 @@
 """Monte-Carlo likelihood batched across samples *and* requests, and its measurement.
 
+Two fast paths beside the evaluation's loop: rows of many requests packed into one forward
+(:func:`batched_loglikelihood`), and the rows of one request sharing its clean x_0 half
+(:func:`shared_x0_loglikelihood`).
+
 The evaluation's estimator (tide/eval/lm.py ``bd3lm_loglikelihood``, student_and_eval.md §3)
 runs one request at a time, ``mc_batch_size`` Monte-Carlo rows per forward. Here every row of
 every request is drawn first — with each request's own generator, consuming it exactly as
@@ -84,6 +88,40 @@ def batched_loglikelihood(model, requests: list[tuple[list[int], list[int]]],
     return [-t / c for t, c in zip(totals, counts)]
 
 
+@torch.no_grad()
+def shared_x0_loglikelihood(model, requests: list[tuple[list[int], list[int]]],
+                            generators: list[torch.Generator], *, mask_id: int, block_size: int,
+                            mc_num: int, mc_batch_size: int, rows_per_forward: int) -> list[float]:
+    """The same estimate, with the Monte-Carlo rows of a request sharing its clean x_0 half.
+
+    Every row of one request has the same x_0 (only x_t differs), and x_0 attends only to
+    itself: run it once per ``rows_per_forward`` rows (:class:`BD3LMCleanPrefix`) and only the
+    x_t halves per row — L + rows·L positions instead of rows·2L.
+    """
+    from tide.models.student import BD3LMCleanPrefix
+
+    device = next(model.parameters()).device
+    out = []
+    for (ctx, cont), gen in zip(requests, generators):
+        rows = draw_rows(ctx, cont, mc_num=mc_num, mc_batch_size=mc_batch_size, generator=gen)
+        x0 = torch.tensor(ctx + cont, dtype=torch.long, device=device)[None]  # [1, L]
+        total = 0.0
+        for start in range(0, len(rows), rows_per_forward):
+            chunk = rows[start:start + rows_per_forward]
+            masked = torch.zeros(len(chunk), x0.shape[1], dtype=torch.bool)
+            for i, (_, pos, _) in enumerate(chunk):
+                masked[i, pos] = True
+            masked = masked.to(device)
+            prefix = BD3LMCleanPrefix(model, x0, block_size, rows=len(chunk))
+            logits = prefix.logits(x0.expand(len(chunk), -1).masked_fill(masked, mask_id))
+            ce = F.cross_entropy(logits.float().transpose(1, 2), x0.expand(len(chunk), -1),
+                                 reduction="none")  # [b, L]
+            weight = torch.tensor([w for *_, w in chunk], dtype=torch.float64, device=device)
+            total += float(((ce.double() * masked).sum(1) * weight).sum())
+        out.append(-total / len(rows))
+    return out
+
+
 def eval_likelihood(cfg) -> dict:
     sizes = cfg.sizes["eval"]
     model = build(cfg.preset, "student", device=cfg.device, dtype=cfg.dtype)
@@ -98,9 +136,13 @@ def eval_likelihood(cfg) -> dict:
     mc_num, mc_b = sizes["mc_num"], sizes["mc_batch"]
     positions = sum(2 * (len(a) + len(b)) for a, b in requests) * mc_num  # x_t + x_0 forwards
 
-    def run(rows_per_forward: int, per_request: bool):
+    def run(rows_per_forward: int, per_request: bool | str):
         def gens():
             return [torch.Generator().manual_seed(1000 + i) for i in range(len(requests))]
+        if per_request == "shared_x0":
+            return shared_x0_loglikelihood(model, requests, gens(), mask_id=vocab - 1,
+                                           block_size=sizes["block"], mc_num=mc_num,
+                                           mc_batch_size=mc_b, rows_per_forward=rows_per_forward)
         if per_request:  # the evaluation's way: one request at a time
             return [batched_loglikelihood(model, [req], [gen], mask_id=vocab - 1,
                                           block_size=sizes["block"], mc_num=mc_num,
@@ -112,7 +154,8 @@ def eval_likelihood(cfg) -> dict:
 
     rows, ref = [], None
     variants = [(f"per_request_{mc_b}_rows_per_forward", mc_b, True)] + [
-        (f"batched_{n}_rows_per_forward", n, False) for n in sizes["rows_per_forward"]]
+        (f"batched_{n}_rows_per_forward", n, False) for n in sizes["rows_per_forward"]] + [
+        (f"shared_x0_{n}_rows_per_forward", n, "shared_x0") for n in (mc_b, mc_num)]
     for _ in range(cfg.warmup):  # the code paths on one request, not minutes of CPU
         batched_loglikelihood(model, requests[:1], [torch.Generator().manual_seed(0)],
                               mask_id=vocab - 1, block_size=sizes["block"], mc_num=mc_num,
@@ -136,7 +179,7 @@ def eval_likelihood(cfg) -> dict:
                 "mc_batch_size": mc_b, "block_size": sizes["block"], "repeats": cfg.repeats,
                 "warmup": cfg.warmup, "statistic": "median over repeats, variants interleaved",
                 "threads": torch.get_num_threads()}
-    units = {"tokens_per_s": "forward positions ([x_t ; x_0], all MC rows) per second",
+    units = {"tokens_per_s": "[x_t ; x_0] positions of all MC rows (the per-request loop's work) per second",
              "requests_per_s": "loglikelihood requests per second",
              "seconds": "s for all requests (median)",
              "speedup_vs_per_request": "x requests/s of the per-request loop",

@@ -67,6 +67,15 @@ class BlockKVCache:
         self.committed += self._pending
         self._pending = 0
 
+    def repeat_batch(self, n: int) -> None:
+        """Batch 1 -> n copies of the committed prefix (rows that share it, e.g. Monte-Carlo
+        samples of one clean sequence)."""
+        for store in (self._keys, self._values):
+            for i, buf in store.items():
+                if buf.shape[0] != 1:
+                    raise ValueError(f"BlockKVCache.repeat_batch: batch is {buf.shape[0]}, not 1")
+                store[i] = buf.repeat(n, 1, 1, 1)
+
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for s in (self._keys, self._values)
                    for t in s.values())

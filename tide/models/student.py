@@ -80,10 +80,13 @@ class BD3LMCleanPrefix:
     its K/V gives the same logits as :func:`bd3lm_logits` on each full 2L sequence
     (tests/test_bench.py) for 3L instead of 4L token-forwards and 2L instead of 4L LM-head
     rows. The masks are the rows/columns of the same :func:`bd3lm_mask` (with padding).
+    ``rows``: one clean sequence (batch 1) shared by that many x_t rows (Monte-Carlo
+    likelihood samples, tide/bench/likelihood.py).
     """
 
     def __init__(self, model, x_0: torch.Tensor, block_size: int | None = None, *,
-                 xt_first: bool = True, key_valid: torch.Tensor | None = None):
+                 xt_first: bool = True, key_valid: torch.Tensor | None = None,
+                 rows: int | None = None):
         from tide.models.kv import BlockKVCache
         from tide.models.masks import with_key_padding
 
@@ -105,6 +108,12 @@ class BD3LMCleanPrefix:
                          attention_mask=to_model_mask(mask[:, :, x0_idx][:, :, :, x0_idx], impl, dtype),
                          use_cache=True)
         self.cache.commit()
+        if rows is not None:
+            if bsz != 1:
+                raise ValueError(f"BD3LMCleanPrefix: rows= needs one clean sequence, found {bsz}")
+            self.cache.repeat_batch(rows)
+            self._xt_mask = self._xt_mask.expand(rows, *self._xt_mask.shape[1:])
+            self._pos = self._pos.expand(rows, -1)
 
     def logits(self, x_t: torch.Tensor) -> torch.Tensor:
         """Logits [B, L, V] of an x_t half (what :func:`bd3lm_logits` returns)."""
