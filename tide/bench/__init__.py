@@ -94,7 +94,7 @@ def config(*, quick: bool, device: str | None, repeats: int | None, command: str
         preset=preset, device=dev, dtype=torch.bfloat16 if gpu else torch.float32,
         # bf16 matmuls are native on this CPU too (faster than fp32, see benchmarks/README.md)
         teacher_dtype=torch.bfloat16, repeats=reps, gen_repeats=1 if quick else max(1, reps - 1),
-        scaling_repeats=1, warmup=0 if quick else 1, command=command, sizes=SIZES[preset])
+        scaling_repeats=reps, warmup=0 if quick else 1, command=command, sizes=SIZES[preset])
 
 
 def run(names: list[str], cfg: BenchConfig, out_dir: str | Path) -> list[Path]:
