@@ -63,6 +63,8 @@ def test_cached_block_logits_equal_full_recomputation(tok, prompts, attn):
         full = block_logits(model, prepare_block(model, x, valid, n, B), block)
         fast = cached.logits(block)
         torch.testing.assert_close(fast, full, atol=1e-4, rtol=1e-4)
+        some = torch.rand(block.shape, generator=gen) < 0.5  # LM head on still-masked slots only
+        torch.testing.assert_close(cached.logits(block, some)[some], full[some], atol=1e-4, rtol=1e-4)
         cached.logits(block.flip(1))  # a trial step: must not change what the cache keeps
         assert cached.cache.committed == before
         torch.testing.assert_close(cached.logits(block), full, atol=1e-4, rtol=1e-4)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from functools import partial
 from typing import Callable
 
 import torch
@@ -219,9 +218,22 @@ class CachedPrefix:
         return dict(input_ids=block, attention_mask=_step_mask(self.model, key_valid, n),
                     position_ids=positions, past_key_values=self.cache, use_cache=True)
 
-    def logits(self, block: torch.Tensor) -> torch.Tensor:
-        """One denoising forward of the block [N, n] against the cache: logits [N, n, V]."""
-        return self.model(**self._block_inputs(block)).logits
+    def logits(self, block: torch.Tensor, still_masked: torch.Tensor | None = None) -> torch.Tensor:
+        """One denoising forward of the block [N, n] against the cache: logits [N, n, V].
+
+        With ``still_masked`` [N, n] the LM head runs only on positions still masked in some
+        row (the others are never committed again; their logits are left 0). At a 152k
+        vocabulary the head is a quarter of the 0.6B student's FLOPs.
+        """
+        if still_masked is None:
+            return self.model(**self._block_inputs(block)).logits
+        keep = still_masked.any(0).nonzero().flatten()  # [k] positions masked in some row
+        part = self.model(**self._block_inputs(block), logits_to_keep=keep).logits  # [N, k, V]
+        if part.shape[1] == block.shape[1]:  # a model without logits_to_keep: all positions
+            return part
+        out = part.new_zeros(block.shape[0], block.shape[1], part.shape[-1])
+        out[:, keep] = part
+        return out
 
     def append(self, block: torch.Tensor) -> None:
         """Commit a finished block [N, n]: its K/V join the prefix (no LM head needed)."""
@@ -278,12 +290,13 @@ def threshold_commits(conf: torch.Tensor, still_masked: torch.Tensor,
 StepHook = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 
 
-def _denoise_block(step_logits: Callable[[torch.Tensor], torch.Tensor], block: torch.Tensor,
+def _denoise_block(step_logits: Callable[..., torch.Tensor], block: torch.Tensor,
                    settings: SamplerSettings, steps: int, generator, on_step: StepHook | None,
                    block_index: int) -> torch.Tensor:
     """Run the schedule (or the threshold rule) of one block; returns the finished block [N, n].
 
-    ``step_logits(block)`` is one denoising forward: logits [N, n, V].
+    ``step_logits(block, still_masked)`` is one denoising forward: logits [N, n, V], needed
+    only where ``still_masked``.
     """
     still_masked = torch.ones_like(block, dtype=torch.bool)
     n = block.shape[1]
@@ -292,7 +305,7 @@ def _denoise_block(step_logits: Callable[[torch.Tensor], torch.Tensor], block: t
     for j, k in enumerate(plan):
         if not still_masked.any():
             break
-        x0, conf = propose(step_logits(block), settings, generator)
+        x0, conf = propose(step_logits(block, still_masked), settings, generator)
         if k is None:
             commit = threshold_commits(conf, still_masked, settings.threshold)
         else:
@@ -315,7 +328,7 @@ def _trim(generated: torch.Tensor, eos_ids: set[int]) -> list[list[int]]:
     return rows
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(model, prompts: list[list[int]], settings: SamplerSettings, *, mask_id: int,
              pad_id: int, eos_ids: set[int], generator: torch.Generator | None = None,
              on_step: StepHook | None = None) -> list[list[int]]:
@@ -343,7 +356,8 @@ def generate(model, prompts: list[list[int]], settings: SamplerSettings, *, mask
     for b in range(num_blocks):
         n = min(B, settings.max_new_tokens - b * B)
         if cached is None:
-            step_logits = partial(block_logits, model, prepare_block(model, x, valid, n, B))
+            ctx = prepare_block(model, x, valid, n, B)
+            step_logits = lambda blk, _masked, ctx=ctx: block_logits(model, ctx, blk)  # noqa: E731
         else:
             step_logits = cached.logits
         block = torch.full((len(prompts), n), mask_id, dtype=torch.long, device=device)
