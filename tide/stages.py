@@ -244,7 +244,7 @@ def _diffusion_loss(forward, mask_id: int):
 
     def loss_fn(model, batch, _progress, gen):
         x0, labels = batch["input_ids"], batch["labels"]
-        t = sample_t(x0.shape[0], gen)
+        t = sample_t(x0.shape[0], gen).to(x0.device)
         masked = mask_response(labels, t, gen)
         logits = forward(model, x0.masked_fill(masked, mask_id), x0, batch["valid"])
         ce = bd3lm_ce(logits, labels, masked, t, (labels != -100).sum())

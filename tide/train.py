@@ -66,6 +66,17 @@ class _StopFlag:
         self.signal = signum
 
 
+def to_device(batch, device: torch.device):
+    """Move the tensors of a collated batch (dict/list/tuple, nested) to ``device``."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
     """Example indices of a step: a fresh seeded permutation per epoch, pure in (seed, step)."""
     out, perms = [], {}
@@ -163,11 +174,13 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
     net = model
     if dist.enabled:
         net = torch.nn.parallel.DistributedDataParallel(model)
+    device = next(model.parameters()).device
     t0, step, n = time.time(), start, len(rows)
     with open(log_path if dist.is_main else os.devnull, "a") as logf:
         while step < settings.steps:
             idx = batch_indices(step, settings.batch_size * dist.world_size, n, settings.seed)
-            batch = collate_fn([rows[i] for i in idx[dist.rank::dist.world_size]])
+            batch = to_device(collate_fn([rows[i] for i in idx[dist.rank::dist.world_size]]),
+                              device)
             loss, logs = loss_fn(net, batch, step / settings.steps, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -17,10 +17,11 @@ def mask_response(labels: torch.Tensor, t: torch.Tensor, generator: torch.Genera
     """Mask each supervised token (label != -100) independently with probability t.
 
     Linear schedule α(t) = 1 - t; the prompt and batch padding are never masked.
-    labels [B, L], t [B] -> bool [B, L].
+    labels [B, L], t [B] -> bool [B, L]. The draw uses ``generator`` (a CPU generator, so a
+    run draws the same noise on any device) and the result lives on ``labels``' device.
     """
-    u = torch.rand(labels.shape, generator=generator)
-    return (u < t[:, None]) & (labels != -100)
+    u = torch.rand(labels.shape, generator=generator).to(labels.device)
+    return (u < t.to(labels.device)[:, None]) & (labels != -100)
 
 
 def diffusion_weight(t: torch.Tensor) -> torch.Tensor:

@@ -154,7 +154,7 @@ def distill_loss(ctx: DistillContext, batch: dict, progress: float,
     obj = OBJECTIVES[ctx.run.objective]
     x0, labels = batch["input_ids"], batch["labels"]  # [B, Ls]
     # 1. timestep and student mask
-    t = sample_t(x0.shape[0], generator)  # [B]
+    t = sample_t(x0.shape[0], generator).to(x0.device)  # [B] (drawn on the CPU generator)
     masked = mask_response(labels, t, generator)  # [B, Ls]
     if obj.level == "chunk":
         masked, chunk_masked, active = chunk_consistent_mask(masked, batch)
@@ -179,7 +179,7 @@ def sft_loss(model, batch: dict, mask_id: int, block_size: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict]:
     """Plain BD3LM SFT loss (student_and_eval.md §1)."""
     x0, labels = batch["input_ids"], batch["labels"]
-    t = sample_t(x0.shape[0], generator)
+    t = sample_t(x0.shape[0], generator).to(x0.device)
     masked = mask_response(labels, t, generator)
     logits = bd3lm_logits(model, x0.masked_fill(masked, mask_id), x0, block_size)
     ce = bd3lm_ce(logits, labels, masked, t, (labels != -100).sum())
