@@ -17,14 +17,6 @@ from tide.models.student import BD3LMCleanPrefix, bd3lm_logits
 from tide.models.teachers import Teacher
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 DENSE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
              intermediate_size=64)
 

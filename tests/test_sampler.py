@@ -78,17 +78,6 @@ def chat_prompt(tok, text: str) -> list[int]:
 
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matrices: one intra-op thread is ~100x faster on a loaded 2-core box."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-
-
 @pytest.fixture(scope="module")
 def tok():
     return make_tokenizer()

@@ -11,28 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_sampler import chat_prompt, make_student, make_tokenizer
+from test_sampler import chat_prompt, make_student, student, tok  # noqa: F401 (fixtures)
 from tide.models.kv import BlockKVCache
 from tide.sample import (CachedPrefix, SamplerSettings, block_logits, generate, left_pad,
                          prepare_block)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return make_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def student(tok):
-    return make_student(tok)
 
 
 @pytest.fixture(scope="module")
