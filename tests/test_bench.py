@@ -87,7 +87,7 @@ def test_compdemo_step_loss_equal_with_and_without_sharing(monkeypatch):
 def test_batched_likelihood_equals_the_evaluation_estimator():
     """Rows of many requests in one forward, and rows sharing their request's clean x_0,
     == tide/eval/lm.py's one-request-at-a-time loop."""
-    lm = pytest.importorskip("tide.eval.lm")
+    import tide.eval.lm as lm
     from tide.bench.likelihood import batched_loglikelihood, shared_x0_loglikelihood
 
     model = build_dense(64, DENSE, max_positions=128)  # any decoder taking a 4-D mask

@@ -16,7 +16,7 @@ import types
 import pytest
 import torch
 
-pytest.importorskip("lm_eval")
+import lm_eval  # noqa: E402,F401  (required: a missing lm-eval fails, never skips)
 
 import lm_eval.models  # noqa: E402,F401  (pitfall 3: built-ins before our registrations)
 from lm_eval.api.model import LM  # noqa: E402
