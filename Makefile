@@ -46,7 +46,7 @@ cluster-down:
 # Every test, slow ones included (the full tiny DAG, mutation testing, the SLURM cluster
 # tests, the HTML report in headless Chromium).
 test: setup cluster
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra --durations=25
 
 test-fast: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -ra -m "not slow and not slurm"
