@@ -214,3 +214,13 @@ def test_ranks_started_by_srun_meet_through_submitit(tmp_path):
     outs = [torch.load(tmp_path / f"slurm{r}.pt") for r in range(2)]
     assert [o["info"] for o in outs] == [(0, 2, "slurm"), (1, 2, "slurm")]
     assert all(o["sum"] == 3.0 for o in outs)  # one group: 1 + 2 on both ranks
+
+
+def test_rank_log_goes_to_this_ranks_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.delenv("RANK", raising=False)
+    handler = launch.rank_log_handler(str(tmp_path / "logs" / "run.rank{rank}.log"))
+    try:
+        assert handler.baseFilename == str(tmp_path / "logs" / "run.rank1.log")
+    finally:
+        handler.close()

@@ -83,15 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tide.launch import rank_of_env
+    from tide.launch import LOG_FORMAT, rank_log_handler
 
     handlers = [logging.StreamHandler()]
     if args.rank_log:
-        path = args.rank_log.replace("{rank}", str(rank_of_env()))
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        handlers.append(logging.FileHandler(path, mode="a"))
+        handlers.append(rank_log_handler(args.rank_log))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=handlers,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=LOG_FORMAT)
     if args.cmd == "launch":
         return _launch(args)
     import torch

@@ -15,10 +15,13 @@ how one reads afterwards which ranks took part in which run.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def rank_of_env(env: Mapping[str, str] = os.environ) -> int:
@@ -27,6 +30,15 @@ def rank_of_env(env: Mapping[str, str] = os.environ) -> int:
         if env.get(var, "").isdigit():
             return int(env[var])
     return 0
+
+
+def rank_log_handler(pattern: str) -> logging.FileHandler:
+    """A log file of this rank: ``pattern`` with ``{rank}`` replaced, appended across retries."""
+    path = pattern.replace("{rank}", str(rank_of_env()))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return handler
 
 
 def command(tasks: int, tide_argv: Sequence[str], env: Mapping[str, str] = os.environ) -> list[str]:

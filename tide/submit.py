@@ -27,14 +27,10 @@ class DistillJob:
     def __call__(self) -> str:
         from tide import stages
         from tide.config import load_config
-        from tide.launch import rank_of_env
+        from tide.launch import rank_log_handler
 
         if self.rank_log:
-            path = self.rank_log.replace("{rank}", str(rank_of_env()))
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            handler = logging.FileHandler(path, mode="a")
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            logging.getLogger().addHandler(handler)
+            logging.getLogger().addHandler(rank_log_handler(self.rank_log))
             logging.getLogger().setLevel(logging.INFO)
         import torch
 

@@ -24,6 +24,11 @@ QWEN3_06B = dict(vocab_size=151936, hidden_size=1024, num_hidden_layers=28, num_
                  num_key_value_heads=8, head_dim=128, intermediate_size=3072,
                  tie_word_embeddings=True)
 
+CPU_STUDENT = {"name": "scaled student: hidden 512, 8 layers, vocab 4096",
+               "vocab_size": 4096, "hidden_size": 512, "num_hidden_layers": 8,
+               "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64,
+               "intermediate_size": 1536, "tie_word_embeddings": True}
+
 PRESETS: dict[str, dict[str, dict]] = {
     "gpu": {
         "student": {"name": "Qwen3-0.6B shape", **QWEN3_06B},
@@ -39,14 +44,8 @@ PRESETS: dict[str, dict[str, dict]] = {
                       "moe_intermediate_size": 512, "tie_word_embeddings": False},
     },
     "cpu": {
-        "student": {"name": "scaled student: hidden 512, 8 layers, vocab 4096",
-                    "vocab_size": 4096, "hidden_size": 512, "num_hidden_layers": 8,
-                    "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64,
-                    "intermediate_size": 1536, "tie_word_embeddings": True},
-        "ar": {"name": "scaled AR (= student shape): hidden 512, 8 layers, vocab 4096",
-               "vocab_size": 4096, "hidden_size": 512, "num_hidden_layers": 8,
-               "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64,
-               "intermediate_size": 1536, "tie_word_embeddings": True},
+        "student": CPU_STUDENT,
+        "ar": {**CPU_STUDENT, "name": "scaled AR (= student shape): hidden 512, 8 layers, vocab 4096"},
         "teacher_b": {"name": "scaled WeDLM-like dense: hidden 768, 12 layers, vocab 4096",
                       "vocab_size": 4096, "hidden_size": 768, "num_hidden_layers": 12,
                       "num_attention_heads": 12, "num_key_value_heads": 4, "head_dim": 64,
