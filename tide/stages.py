@@ -212,6 +212,14 @@ def _settings(cfg: Config, section: dict, seed_offset: int = 0, **over):
                          seed=cfg["seed"] + seed_offset, **over)
 
 
+def _identity(cfg: Config, rule: str, name: str, root=None) -> dict:
+    """train() keywords keying the state by the run's identity (tide/identity.py)."""
+    from tide import identity
+
+    return {"identity": identity.of_stage(cfg, rule, name, root),
+            "keep_stale": identity.keep_stale(cfg)}
+
+
 def train_ar(cfg: Config, root=None) -> None:
     """The AR baseline: a tiny Qwen3 trained on the corpus (paper: Qwen/Qwen3-0.6B)."""
     from tide.models.build import build_dense
@@ -234,7 +242,8 @@ def train_ar(cfg: Config, root=None) -> None:
     summary = train(model, _rows("sft", "train", root),
                     _collate_sft(tok, cfg, cfg["data"]["max_length"]), loss_fn,
                     _settings(cfg, spec["train"]), state_dir=paths.state_dir("models", "ar", root),
-                    log_path=paths.state_dir("models", "ar", root) / "metrics.jsonl")
+                    log_path=paths.state_dir("models", "ar", root) / "metrics.jsonl",
+                    **_identity(cfg, "train_ar", "ar", root))
     _save_model(model, tok, paths.model("ar", root), "ar", root, train=summary)
 
 
@@ -280,7 +289,7 @@ def sft_student(cfg: Config, root=None) -> None:
                     _collate_sft(tok, cfg, cfg["data"]["max_length"]),
                     _diffusion_loss(forward, tok.mask_token_id),
                     _settings(cfg, spec["sft"], 1), state_dir=state,
-                    log_path=state / "metrics.jsonl")
+                    log_path=state / "metrics.jsonl", **_identity(cfg, "sft_student", "bd3lm", root))
     bpb = _heldout_bpb(cfg, lambda *a: forward(model, *a), "sft", tok,
                        cfg["data"]["max_length"], tok.mask_token_id, root)
     log.info("SFT student held-out bits/byte: %.4f", bpb)
@@ -329,7 +338,8 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
     summary = train(model, _rows(SFT_KIND[tok_name], "train", root),
                     _collate_sft(tok, cfg, max_len), _diffusion_loss(forward, mask_id),
                     _settings(cfg, spec["train"], 2, checkpoint_every=100), state_dir=state,
-                    log_path=state / "metrics.jsonl", should_stop=reached)
+                    log_path=state / "metrics.jsonl", should_stop=reached,
+                    **_identity(cfg, "train_teacher", name, root))
     final = curve[-1]["heldout_bits_per_byte"] if curve and curve[-1]["step"] == summary["steps"] \
         else None
     if final is None:
@@ -428,7 +438,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     state = paths.state_dir("runs", f"{pipeline}_{run_name}", root)
     summary = train(student, rows, collate_fn,
                     lambda m, b, p, g: distill_loss(dataclasses.replace(ctx, student=m), b, p, g),
-                    settings, state_dir=state, log_path=state / "metrics.jsonl", dist=dist)
+                    settings, state_dir=state, log_path=state / "metrics.jsonl", dist=dist,
+                    **_identity(cfg, "distill", f"{pipeline}_{run_name}", root))
     summary["world_size"] = dist.world_size
     distributed.barrier(dist)
     if not dist.is_main:

@@ -7,8 +7,14 @@ noise whose state is checkpointed, and a checkpoint that also holds the optimize
 LR-scheduler state. A run killed at any point and resumed therefore ends bitwise equal
 to an uninterrupted one.
 
-On SIGUSR1/SIGTERM (SLURM's warning signal before a time limit or preemption) the loop
-finishes the current step, writes a checkpoint and exits with ``PREEMPTED_EXIT_CODE``.
+On SIGUSR1, SIGUSR2 or SIGTERM (SLURM's warning before a time limit or preemption: the
+Snakemake rules ask for USR1, ``tide submit``/submitit for USR2) the loop finishes the
+current step, writes a checkpoint and exits with ``PREEMPTED_EXIT_CODE`` (``tide submit``
+then asks submitit to requeue the job, see :mod:`tide.submit`).
+
+Resume only where the result would be the same: the state directory is claimed for the
+run's identity (:mod:`tide.identity`: the caller's identity + these training settings +
+the world size); a state of any other identity is set aside and training starts at step 0.
 
 Distributed (``dist`` from :mod:`tide.distributed`, world size W > 1): the student is
 wrapped in DDP; ``batch_size`` is per rank (the paper's per-GPU batch), the global batch
@@ -20,6 +26,7 @@ same step; only rank 0 writes the checkpoint and the metrics log.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -33,6 +40,7 @@ from typing import Callable
 import torch
 
 from tide.distributed import DistInfo, any_flag, barrier, gather_objects, mean_scalars
+from tide.identity import DEFAULT_KEEP, Identity, claim_state
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +59,27 @@ class TrainSettings:
     log_every: int = 10
 
 
+#: signals that make the loop checkpoint and exit: SLURM's --signal=USR1@… (Snakemake rules),
+#: submitit's USR2 (``tide submit``), SIGTERM (preemption, scancel)
+STOP_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
+
+
 class _StopFlag:
-    """Set by SIGUSR1/SIGTERM; the loop checkpoints and exits at the next step boundary."""
+    """Set by a stop signal; the loop checkpoints and exits at the next step boundary."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self._previous: dict = {}
 
     def install(self) -> None:
-        for sig in (signal.SIGUSR1, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        """Give the signals back to whoever had them (submitit's requeue handler)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
     def _handle(self, signum, _frame) -> None:
         log.warning("received signal %d: will checkpoint and exit after this step", signum)
@@ -101,7 +121,7 @@ def lr_lambda(warmup_steps: int, total: int) -> Callable[[int], float]:
 
 
 def _save_checkpoint(path: Path, step: int, model, opt, sched, gen,
-                     dist: DistInfo = DistInfo()) -> None:
+                     dist: DistInfo = DistInfo(), identity: str | None = None) -> None:
     """Rank 0 writes model/optimizer/scheduler and every rank's RNG states (collective)."""
     rng = gather_objects(dist, (gen.get_state(), torch.get_rng_state()))
     if dist.is_main:
@@ -110,7 +130,7 @@ def _save_checkpoint(path: Path, step: int, model, opt, sched, gen,
         torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "generator": rng[0][0],
                     "torch_rng": rng[0][1], "world_size": dist.world_size,
-                    "rank_rng": rng}, tmp)
+                    "rank_rng": rng, "identity": identity}, tmp)
         os.replace(tmp, path / "checkpoint.pt")
         log.info("checkpoint written at step %d to %s", step, path)
     barrier(dist)
@@ -135,6 +155,15 @@ def _resume(path: Path, model, opt, sched, gen, dist: DistInfo = DistInfo()) -> 
     return int(ckpt["step"])
 
 
+def run_identity(settings: TrainSettings, world_size: int,
+                 identity: Identity | None = None) -> Identity:
+    """The key of a training state: the caller's identity (spec, inputs) + the training
+    settings (not the checkpoint/log cadence: resume is exact) + the world size."""
+    train_fields = {k: v for k, v in dataclasses.asdict(settings).items()
+                    if k not in ("checkpoint_every", "log_every")}
+    return (identity or Identity()).extended(train=train_fields, world_size=world_size)
+
+
 def _truncate_log(log_path: Path, step: int) -> None:
     """Keep only log lines up to the resumed step, so the log matches the weights."""
     if not log_path.exists():
@@ -148,13 +177,16 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
           loss_fn: Callable[[torch.nn.Module, dict, float, torch.Generator], tuple],
           settings: TrainSettings, *, state_dir: str | Path, log_path: str | Path,
           should_stop: Callable[[int], bool] | None = None,
-          stop_after: int | None = None, dist: DistInfo = DistInfo()) -> dict:
+          stop_after: int | None = None, dist: DistInfo = DistInfo(),
+          identity: Identity | None = None, keep_stale: int = DEFAULT_KEEP) -> dict:
     """Train ``model`` in place for ``settings.steps`` steps, resuming from ``state_dir``.
 
     ``loss_fn(model, batch, progress, generator) -> (loss, logs)`` with progress = step/steps.
     ``should_stop(step)`` (e.g. a held-out target reached) is asked after each checkpoint
     interval; ``stop_after`` simulates a kill (tests). ``dist``: see the module docstring;
-    ``loss_fn`` then receives the DDP-wrapped model. Returns a summary dict.
+    ``loss_fn`` then receives the DDP-wrapped model. ``identity``: what the result depends
+    on besides ``settings`` (:func:`run_identity`); a state of another identity is set
+    aside (the newest ``keep_stale`` per name kept). Returns a summary dict.
     """
     state_dir, log_path = Path(state_dir), Path(log_path)
     if dist.is_main:
@@ -165,6 +197,10 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
                             eps=1e-8, weight_decay=0.0)
     warmup = int(settings.warmup_ratio * settings.steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup, settings.steps))
+    ident = run_identity(settings, dist.world_size, identity)
+    if dist.is_main:
+        claim_state(state_dir, ident, keep=keep_stale)
+    barrier(dist)  # other ranks look for a checkpoint only once rank 0 has claimed the state
     start = _resume(state_dir, model, opt, sched, gen, dist)
     if dist.is_main:
         _truncate_log(log_path, start)
@@ -200,16 +236,20 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
             boundary = step % settings.checkpoint_every == 0
             stop = any_flag(dist, flag.signal is not None)
             if boundary or stop or step == stop_after:
-                _save_checkpoint(state_dir, step, model, opt, sched, gen, dist)
+                _save_checkpoint(state_dir, step, model, opt, sched, gen, dist, ident.key)
             if stop:
                 log.warning("stopping at step %d after a signal; the retry resumes here", step)
+                flag.restore()
                 raise SystemExit(PREEMPTED_EXIT_CODE)
             if step == stop_after:
+                flag.restore()
                 return {"steps": step, "stopped": "stop_after"}
             if boundary and should_stop is not None and any_flag(dist, should_stop(step)):
                 log.info("stop criterion met at step %d", step)
                 break
+    flag.restore()
     if step % settings.checkpoint_every != 0:  # not already written at the boundary
-        _save_checkpoint(state_dir, step, model, opt, sched, gen, dist)
+        _save_checkpoint(state_dir, step, model, opt, sched, gen, dist, ident.key)
     model.eval()
-    return {"steps": step, "resumed_from": start, "wall_s": round(time.time() - t0, 2)}
+    return {"steps": step, "resumed_from": start, "wall_s": round(time.time() - t0, 2),
+            "identity": ident.key}

@@ -6,18 +6,25 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
-from tide import paths
+from tide import identity, paths
 from tide.config import validate_dict
-from tide.io import atomic_write_text
+from tide.resolved import resolved_config, write_resolved
 import yaml
 
 CFG = validate_dict(config, source=CONFIGFILE)  # stops here, before any job, on bad config
 
-# The CLI reads the resolved config (file + any --config overrides), written only on change.
-RESOLVED = "results/config.resolved.yaml"
+# Every job reads the resolved config (file + any --config overrides) of the invocation that
+# scheduled it, from a content-addressed file results/config/<sha>.yaml: another invocation
+# (another --configfile, a dry run) can never change what a running workflow's jobs read.
+# The file is written in `onstart` (real runs only: a dry run writes nothing under results/).
+# A SLURM jobstep re-parses this Snakefile; it takes the main process's file from the
+# environment (sbatch exports it) rather than re-resolving a config file edited meanwhile.
 _text = yaml.safe_dump(CFG.raw, sort_keys=True)
-if not os.path.exists(RESOLVED) or open(RESOLVED).read() != _text:
-    atomic_write_text(RESOLVED, _text)
+RESOLVED = resolved_config(_text)
+if not workflow.is_main_process and os.environ.get("TIDE_RESOLVED_CONFIG"):
+    RESOLVED = os.environ["TIDE_RESOLVED_CONFIG"]
+else:
+    os.environ["TIDE_RESOLVED_CONFIG"] = RESOLVED
 
 TIDE = f"tide --config {RESOLVED}"
 RUNS = CFG.runs()
@@ -39,7 +46,8 @@ wildcard_constraints:
     split="train|heldout",
 
 
-# Rules that train (checkpoint + exit on SIGUSR1) and how long before its time limit SLURM
+# Rules that train (checkpoint + exit on SIGUSR1; their params `identity` is the rerun trigger,
+# tide/identity.py) and how long before its time limit SLURM
 # warns a job: enough for one step plus a checkpoint write on the paper's models.
 TRAINING_RULES = ("train_ar", "sft_student", "train_teacher", "distill")
 SIGNAL_LEAD_S = 300
@@ -94,11 +102,6 @@ def model_input(model_id):
     return str(paths.run_summary(pipeline, run))
 
 
-def run_params(pipeline, run):
-    """What a run depends on: changing it re-runs this run only (params rerun trigger)."""
-    return json.dumps(CFG.run(pipeline, run).as_dict(), sort_keys=True)
-
-
 def benchmarks_of(model_id):
     """Main models are scored on every benchmark; ablations on `eval.ablation_benchmarks`."""
     ablation_ids = {r.model_id for r in ABLATIONS}
@@ -133,3 +136,4 @@ def _check_slurm_submission():
 
 onstart:
     _check_slurm_submission()
+    write_resolved(_text, RESOLVED)

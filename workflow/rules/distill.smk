@@ -11,7 +11,7 @@ rule distill:
     output:
         paths.run_summary("{pipeline}", "{run}"),
     params:
-        spec=lambda wc: run_params(wc.pipeline, wc.run),
+        identity=lambda wc: identity.plan_json(CFG, "distill", f"{wc.pipeline}_{wc.run}"),
         rank_log=lambda wc: paths.log("distill", f"{wc.pipeline}_{wc.run}.rank{{rank}}"),
     log:
         paths.log("distill", "{pipeline}_{run}"),

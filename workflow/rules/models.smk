@@ -7,7 +7,7 @@ rule train_ar:
     output:
         paths.model_metrics("ar"),
     params:
-        spec=json.dumps(CFG["models"]["ar"], sort_keys=True),
+        identity=identity.plan_json(CFG, "train_ar", "ar"),
     log:
         paths.log("train_ar", "ar"),
     benchmark:
@@ -30,7 +30,7 @@ rule sft_student:
     output:
         paths.model_metrics("bd3lm"),
     params:
-        spec=json.dumps(CFG["models"]["student"], sort_keys=True),
+        identity=identity.plan_json(CFG, "sft_student", "bd3lm"),
     log:
         paths.log("sft_student", "bd3lm"),
     benchmark:
@@ -56,7 +56,7 @@ rule train_teacher:
     output:
         paths.model_metrics("teacher_{pipeline}"),
     params:
-        spec=lambda wc: json.dumps(CFG["models"]["teachers"][wc.pipeline], sort_keys=True),
+        identity=lambda wc: identity.plan_json(CFG, "train_teacher", f"teacher_{wc.pipeline}"),
     log:
         paths.log("train_teacher", "{pipeline}"),
     benchmark:
