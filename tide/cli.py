@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
              time_min=dict(type=int, default=60), partition=dict(default=None),
              account=dict(default=None), folder=dict(default="results/logs/submitit"),
              signal_delay_s=dict(type=int, default=120,
-                                 help="SIGUSR1 this many seconds before the time limit"))
+                                 help="SLURM sends submitit's SIGUSR2 this many seconds before "
+                                 "the time limit: training checkpoints and the job is requeued"))
     p.add_argument("--wait", action="store_true", help="wait for the job and fail if it fails")
     _add(sub, "report", "tables and figures from result files",
          scores=dict(default=None), out=dict(default="reports"))

@@ -4,27 +4,63 @@ For quick experiments. The job runs the very function the ``distill`` rule runs
 (:func:`tide.stages.distill`) in each of its ``--tasks`` ranks; submitit starts the ranks
 with srun and :mod:`tide.distributed` finds the rendezvous from the same SLURM variables.
 Outputs land where the DAG would put them (``results/runs/{pipeline}/{run}``), so a later
-``snakemake`` run picks them up; the checkpoint in ``results/state`` is shared too, so a
-re-submitted run (after a time limit or preemption) resumes where it stopped.
+``snakemake`` run picks them up; the checkpoint in ``results/state`` is shared too (keyed by
+the run's identity, :mod:`tide.identity`).
+
+Time limits and preemption: submitit asks SLURM for its warning signal, SIGUSR2
+(``--signal=USR2@<--signal-delay-s>``), and installs its own handler for it. Training
+replaces that handler while it runs (:mod:`tide.train`): at the signal it finishes the
+step, writes a checkpoint and exits with ``PREEMPTED_EXIT_CODE``; :class:`TrainingJob` then
+hands over to submitit's handler, which requeues the job (``scontrol requeue``; the job is
+:class:`submitit.helpers.Checkpointable`), and the requeued job resumes at that step.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
+
+from submitit.helpers import Checkpointable
 
 log = logging.getLogger(__name__)
 
 
-class DistillJob:
+class TrainingJob(Checkpointable):
+    """A submitit job that trains: checkpoint at the warning signal, then requeue.
+
+    Subclasses implement :meth:`run`. Being ``Checkpointable`` makes submitit requeue the
+    job (resubmitting the same callable) instead of ending it at a time limit.
+    """
+
+    def run(self):
+        raise NotImplementedError
+
+    def __call__(self):
+        from tide.train import PREEMPTED_EXIT_CODE
+
+        requeue = signal.getsignal(signal.SIGUSR2)  # submitit's, installed before this call
+        try:
+            return self.run()
+        except SystemExit as exc:
+            if exc.code != PREEMPTED_EXIT_CODE or not callable(requeue):
+                raise
+            log.warning("checkpoint written after a stop signal: asking submitit to requeue")
+            requeue(signal.SIGUSR2, None)  # rank 0 requeues the job and exits here
+            raise  # other ranks: the requeue (by rank 0) ends them
+
+
+class DistillJob(TrainingJob):
     """Picklable callable that submitit runs once per rank."""
 
     def __init__(self, config: str, root: str, pipeline: str, run: str, rank_log: str | None):
-        self.config, self.root = os.path.abspath(config), os.path.abspath(root)
-        self.pipeline, self.run, self.rank_log = pipeline, run, rank_log
+        # realpath: results/config.resolved.yaml is a symlink a later invocation may move;
+        # a requeued job must read the config it was submitted with
+        self.config, self.root = os.path.realpath(config), os.path.abspath(root)
+        self.pipeline, self.run_name, self.rank_log = pipeline, run, rank_log
 
-    def __call__(self) -> str:
+    def run(self) -> str:
         from tide import stages
         from tide.config import load_config
         from tide.launch import rank_log_handler
@@ -35,8 +71,8 @@ class DistillJob:
         import torch
 
         torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", 1)))
-        stages.distill(load_config(self.config), self.pipeline, self.run, self.root)
-        return str(Path(self.root) / "runs" / self.pipeline / self.run)
+        stages.distill(load_config(self.config), self.pipeline, self.run_name, self.root)
+        return str(Path(self.root) / "runs" / self.pipeline / self.run_name)
 
 
 def submit_distill(args) -> None:
