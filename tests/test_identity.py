@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -221,3 +222,42 @@ def identity_resolved(text: str) -> str:
     from tide.resolved import resolved_config
 
     return resolved_config(text)
+
+
+@pytest.mark.slow
+def test_snakemake_reruns_a_training_rule_on_a_seed_edit_from_step_0(tmp_path):
+    """End to end on the cheapest training rule (the AR model, shrunk): an unchanged config
+    re-runs nothing; an edited seed re-runs train_ar (and nothing upstream), which sets the
+    old state aside and trains from step 0 into different weights."""
+    raw = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    raw["data"]["tiny"].update(n_train=300, n_heldout=16)
+    raw["models"]["ar"]["train"].update(steps=6, batch_size=4)
+    c1, c2 = tmp_path / "c1.yaml", tmp_path / "c2.yaml"
+    c1.write_text(yaml.safe_dump(raw))
+    c2.write_text(yaml.safe_dump({**raw, "seed": raw["seed"] + 1}))
+    w = tmp_path / "w"
+    res = _snakemake(w, "-j", "1", "results/models/ar.json", "--configfile", str(c1))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    r = w / "results"
+    first = json.loads((r / "models" / "ar.json").read_text())
+    assert first["train"]["identity"] == json.loads(
+        (r / "state" / "models" / "ar" / "identity.json").read_text())["identity"]
+    weights = (r / "models" / "ar" / "model.safetensors").read_bytes()
+
+    same = _snakemake(w, "-n", "results/models/ar.json", "--configfile", str(c1))
+    assert "Nothing to be done" in same.stdout + same.stderr
+    edited = _snakemake(w, "-n", "results/models/ar.json", "--configfile", str(c2))
+    out = edited.stdout + edited.stderr
+    assert "rule train_ar" in out and "params have changed" in out
+    assert "rule corpus" not in out and "rule dataset" not in out
+
+    res = _snakemake(w, "-j", "1", "results/models/ar.json", "--configfile", str(c2))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    second = json.loads((r / "models" / "ar.json").read_text())
+    assert second["train"]["resumed_from"] == 0 and second["train"]["steps"] == 6
+    assert second["train"]["identity"] != first["train"]["identity"]
+    assert (r / "models" / "ar" / "model.safetensors").read_bytes() != weights
+    (aside,) = list((r / "state" / "stale" / "models").iterdir())
+    assert aside.name.startswith(f"ar-{first['train']['identity']}-")
+    assert "seed: 42 -> 43" in json.loads((aside / "set_aside.json").read_text())["reason"]
+    assert "set aside" in (r / "logs" / "train_ar" / "ar.log").read_text()
