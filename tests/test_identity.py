@@ -169,8 +169,10 @@ def test_rerun_trigger_holds_seed_block_size_and_the_run_spec():
         identity.plan_json(base, "distill", "B_growth_linear")
     for other in ("B_tide_shared", "B_compdemo_off", "A_calm"):  # only that ablation re-runs
         assert identity.plan_json(ablation, "distill", other) == identity.plan_json(base, "distill", other)
-    # evaluation settings and the checkpoint cadence are not part of a training result
-    for edit in ({"eval__limit": 7}, {"distill__defaults__checkpoint_every": 5}):
+    # evaluation settings, the checkpoint cadence, the held-out subset (read only by the
+    # SFT and teacher stages) are not part of a distillation result
+    for edit in ({"eval__limit": 7}, {"distill__defaults__checkpoint_every": 5},
+                 {"data__heldout_examples": 12}):
         assert identity.plan_json(_cfg(**edit), "distill", "B_kl") == identity.plan_json(base, "distill", "B_kl")
 
 

@@ -66,10 +66,14 @@ DEFAULT_KEEP = 2
 _FULL_HASH_BYTES = 4 << 20  # files up to this size are hashed whole
 _EDGE_BYTES = 1 << 20  # larger files: first and last MiB (+ size)
 
-#: global config fields every training result depends on
-COMMON_FIELDS = ("seed", "block_size", "dtype", "attn_implementation", "shared_vocab_size")
-#: data fields the training stages read directly (the rest reaches them through the datasets)
-DATA_FIELDS = ("max_length", "teacher_max_length", "heldout_examples")
+#: global config fields every training result depends on (+ shared_vocab_size: distill)
+COMMON_FIELDS = ("seed", "block_size", "dtype", "attn_implementation")
+#: data fields each training stage reads directly (the rest reaches it through its datasets);
+#: heldout_examples decides the held-out bits/byte in a pointer and when a teacher stops
+DATA_FIELDS = {"train_ar": ("max_length",),
+               "sft_student": ("max_length", "heldout_examples"),
+               "train_teacher": ("teacher_max_length", "heldout_examples"),
+               "distill": ("max_length", "teacher_max_length")}
 #: run-spec fields that change nothing in the result (checkpoint cadence: resume is exact)
 NOT_IDENTITY = ("checkpoint_every",)
 TRAINING_RULES = ("train_ar", "sft_student", "train_teacher", "distill")
@@ -175,9 +179,12 @@ def _without_notes(obj):
     return obj
 
 
-def _common(cfg) -> dict:
-    data = {k: cfg["data"].get(k) for k in DATA_FIELDS}
-    return {**{k: cfg.raw.get(k) for k in COMMON_FIELDS}, "data": data}
+def _common(cfg, rule: str) -> dict:
+    out = {k: cfg.raw.get(k) for k in COMMON_FIELDS}
+    out["data"] = {k: cfg["data"].get(k) for k in DATA_FIELDS[rule]}
+    if rule == "distill":
+        out["shared_vocab_size"] = cfg.raw.get("shared_vocab_size")
+    return out
 
 
 def plan(cfg, rule: str, name: str) -> dict:
@@ -196,7 +203,7 @@ def plan(cfg, rule: str, name: str) -> dict:
     else:
         raise ValueError(f"identity.plan: expected a training rule {TRAINING_RULES}, found {rule!r}")
     world = (cfg.resources("distill").get("tasks") or 1) if rule == "distill" else 1
-    return {"rule": rule, "name": name, "spec": _without_notes(spec), "common": _common(cfg),
+    return {"rule": rule, "name": name, "spec": _without_notes(spec), "common": _common(cfg, rule),
             "world_size": world}
 
 
