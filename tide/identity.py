@@ -233,9 +233,13 @@ def stage_inputs(rule: str, name: str, root=None) -> dict[str, Path]:
 
 
 def of_stage(cfg, rule: str, name: str, root=None) -> Identity:
-    """A training stage's identity: its plan + the fingerprints of its inputs on disk."""
-    return Identity({"plan": plan(cfg, rule, name),
-                     "inputs": inputs_id(stage_inputs(rule, name, root))})
+    """A training stage's identity: its plan + the fingerprints of its inputs on disk.
+
+    The plan's configured world size is left out: :func:`tide.train.run_identity` adds the
+    actual one (``tide submit --tasks N`` may differ from the config's resources).
+    """
+    p = {k: v for k, v in plan(cfg, rule, name).items() if k != "world_size"}
+    return Identity({"plan": p, "inputs": inputs_id(stage_inputs(rule, name, root))})
 
 
 def keep_stale(cfg) -> int:
