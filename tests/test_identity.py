@@ -263,3 +263,30 @@ def test_snakemake_reruns_a_training_rule_on_a_seed_edit_from_step_0(tmp_path):
     assert aside.name.startswith(f"ar-{first['train']['identity']}-")
     assert "seed: 42 -> 43" in json.loads((aside / "set_aside.json").read_text())["reason"]
     assert "set aside" in (r / "logs" / "train_ar" / "ar.log").read_text()
+
+
+def test_stage_identity_follows_its_inputs_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    cfg = _cfg()
+    r = tmp_path / "results"
+    for f, text in (("data/tokenizers/tokenizers.json", "{}"),
+                    ("models/bd3lm.json", '{"path": "dllm-hub/Qwen3-0.6B-diffusion-bd3lm-v0.1"}'),
+                    ("models/teacher_B.json", '{"path": "results/models/teacher_B", "step": 1}'),
+                    ("data/B/train/data-00000-of-00001.arrow", "rows")):
+        (r / f).parent.mkdir(parents=True, exist_ok=True)
+        (r / f).write_text(text)
+    before = identity.of_stage(cfg, "distill", "B_kl", r)
+    assert before.parts["inputs"]["student"].endswith(
+        "+hub:dllm-hub/Qwen3-0.6B-diffusion-bd3lm-v0.1@unresolved")  # not in the hub cache
+    ref = tmp_path / "hub" / "models--dllm-hub--Qwen3-0.6B-diffusion-bd3lm-v0.1" / "refs" / "main"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("0123abcd\n")  # the cached commit pins the revision
+    assert identity.of_stage(cfg, "distill", "B_kl", r).parts["inputs"]["student"].endswith("@0123abcd")
+    before = identity.of_stage(cfg, "distill", "B_kl", r)
+    assert identity.of_stage(cfg, "distill", "B_kl", r).key == before.key  # stable
+    (r / "models" / "teacher_B.json").write_text('{"path": "results/models/teacher_B", "step": 2}')
+    assert identity.of_stage(cfg, "distill", "B_kl", r).key != before.key
+    (r / "data" / "B" / "train" / "data-00000-of-00001.arrow").unlink()
+    (r / "data" / "B" / "train").rmdir()
+    with pytest.raises(FileNotFoundError, match="data/B/train"):
+        identity.of_stage(cfg, "distill", "B_kl", r)
