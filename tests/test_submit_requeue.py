@@ -94,3 +94,27 @@ def test_usr2_checkpoints_and_submitit_requeues_and_resumes_bitwise(tmp_path, mo
         assert torch.equal(torch.tensor(out["weights"][k]), v), k
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert [x["step"] for x in lines] == list(range(1, STEPS + 1))
+
+
+def test_usr2_in_a_plain_training_process_checkpoints_and_exits_124(tmp_path):
+    """Outside submitit (no requeue handler to hand over to): checkpoint, exit 124."""
+    import subprocess
+    import sys
+
+    from tide.train import PREEMPTED_EXIT_CODE
+
+    state = tmp_path / "state"
+    env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'tests'}", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", "from pathlib import Path; import test_submit_requeue as t; "
+                             f"t._train(Path({str(state)!r}), slow_s=0.15)"], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    log = state / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGUSR2)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == PREEMPTED_EXIT_CODE, err[-2000:]
+    step = torch.load(state / "checkpoint.pt", weights_only=False)["step"]
+    assert 3 <= step < STEPS and f"stopping at step {step} after a signal" in err
