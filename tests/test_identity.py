@@ -290,3 +290,24 @@ def test_stage_identity_follows_its_inputs_on_disk(tmp_path, monkeypatch):
     (r / "data" / "B" / "train").rmdir()
     with pytest.raises(FileNotFoundError, match="data/B/train"):
         identity.of_stage(cfg, "distill", "B_kl", r)
+
+
+def test_stage_identity_reads_only_what_the_dag_has_built_by_then(tmp_path):
+    """Every input a training stage fingerprints is a declared input of its rule (or, for
+    the tokenizer summary, upstream of all of them), so it exists when the job runs."""
+    import re
+
+    res = _snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "tiny.yaml"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    names = {"train_ar": lambda o: "ar", "sft_student": lambda o: "bd3lm",
+             "train_teacher": lambda o: Path(o).stem,
+             "distill": lambda o: "_".join(Path(o).parent.parts[-2:])}
+    seen = set()
+    for rule, inputs, output in re.findall(r"rule (\w+):\n\s+input: (.*)\n\s+output: (.*)\n", res.stdout):
+        if rule in names:
+            declared = set(inputs.split(", "))
+            want = identity.stage_inputs(rule, names[rule](output), "results")
+            assert {str(p) for k, p in want.items() if k != "tokenizers"} <= declared, (rule, output)
+            seen.add(rule)
+    assert seen == set(identity.TRAINING_RULES)
+    assert "results/data/tokenizers/tokenizers.json" in res.stdout  # built before every dataset

@@ -13,7 +13,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from tide.submit import TrainingJob
@@ -63,7 +62,7 @@ def _attempts(path: Path) -> list[dict]:
 
 
 def test_usr2_checkpoints_and_submitit_requeues_and_resumes_bitwise(tmp_path, monkeypatch):
-    submitit = pytest.importorskip("submitit")
+    import submitit  # a dependency (envs/requirements.txt): missing fails, never skips
     ref, _ = _train(tmp_path / "ref")
 
     # the job process imports this module (cloudpickle pickles the class by reference)
