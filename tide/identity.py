@@ -37,11 +37,13 @@ identity and resumes exactly.
 API for other resumable state (evaluation progress, …)::
 
     from tide import identity
-    ident = identity.Identity({"what": "eval", "model": …, "inputs": {…}})
+    ident = identity.Identity({"what": "eval", "settings": {…},    # everything the result
+                               "inputs": identity.inputs_id({"model": pointer, "data": d})})
     d = identity.state_dir("eval", "B_kl_gsm8k", root)      # <root>/state/eval/B_kl_gsm8k
     if identity.claim_state(d, ident):                       # True: d holds this identity's state
         ...resume from d...
     # else d exists, is empty but for identity.json, and the old state is set aside
+    # (identity.recorded(d) reads a state's record without claiming it)
 """
 
 from __future__ import annotations
