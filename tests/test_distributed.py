@@ -224,3 +224,44 @@ def test_rank_log_goes_to_this_ranks_file(tmp_path, monkeypatch):
         assert handler.baseFilename == str(tmp_path / "logs" / "run.rank1.log")
     finally:
         handler.close()
+
+
+# ----------------------------------------------------------------------------- backend device
+
+
+def _cuda_only_worker(rank, world, port, out_dir):
+    """A gloo group that serves only the cuda device type: the device map NCCL has."""
+    from tide import distributed
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(backend="cuda:gloo", rank=rank, world_size=world)
+    info = distributed.DistInfo(rank=rank, world_size=world, backend="cuda:gloo", source="torchrun")
+    out = {"device": str(distributed.collective_device())}
+    for name, call in (("any_flag", lambda: distributed.any_flag(info, rank == 1)),
+                       ("mean_scalars", lambda: distributed.mean_scalars(info, {"loss": rank + 1.0}))):
+        try:
+            out[name] = call()
+        except (RuntimeError, AssertionError) as e:  # AssertionError: a CPU-only torch build
+            out[name] = f"{type(e).__name__}: {e}"
+    torch.save(out, f"{out_dir}/cuda_only{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_collectives_use_the_backends_device(tmp_path):
+    """NCCL reduces only CUDA tensors: with a CPU tensor every rank raised "No backend type
+    associated with device type cpu" at step 1 (issue 12 item 1). A gloo group given only the
+    cuda device type reproduces that map on CPU: the collectives must ask for a CUDA tensor
+    (and, where CUDA exists, return the right values)."""
+    mp.start_processes(_cuda_only_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
+                       join=True, start_method="spawn")
+    for r in range(2):
+        out = torch.load(tmp_path / f"cuda_only{r}.pt")
+        assert out["device"].startswith("cuda")
+        for name in ("any_flag", "mean_scalars"):
+            assert "No backend type associated with device type cpu" not in str(out[name]), name
+        if torch.cuda.is_available():
+            assert out["any_flag"] is True and out["mean_scalars"] == {"loss": 1.5}
+        else:
+            assert "not compiled with CUDA" in out["any_flag"]  # it asked for a CUDA tensor
+

@@ -102,11 +102,33 @@ def barrier(info: DistInfo) -> None:
         torch.distributed.barrier()
 
 
+def collective_device(group=None) -> torch.device:
+    """The device whose tensors the process group's backend reduces.
+
+    NCCL serves only CUDA tensors: an all-reduce of a CPU tensor raises "No backend type
+    associated with device type cpu" on every rank. The group's own device types decide
+    (CPU when it has a CPU backend, gloo's case; else its first device type, on this rank's
+    current device, e.g. ``cuda:<local rank>`` after ``torch.cuda.set_device``).
+    """
+    c10d = torch.distributed.distributed_c10d
+    pg = group or c10d._get_default_group()
+    types = [d.type if isinstance(d, torch.device) else str(d)
+             for d in getattr(pg, "_device_types", [])]
+    if not types:  # older torch: infer from the backend name
+        types = ["cuda" if "nccl" in str(torch.distributed.get_backend(pg)) else "cpu"]
+    if "cpu" in types:
+        return torch.device("cpu")
+    kind = types[0]
+    module = getattr(torch, kind, None)
+    index = module.current_device() if module is not None and module.is_available() else 0
+    return torch.device(kind, index)
+
+
 def any_flag(info: DistInfo, flag: bool) -> bool:
     """True on every rank when ``flag`` is true on any rank (e.g. a preemption signal)."""
     if not info.enabled:
         return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=collective_device())
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item())
 
@@ -118,7 +140,8 @@ def mean_scalars(info: DistInfo, logs: dict) -> dict:
     keys = [k for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if not keys:
         return logs
-    t = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64)
+    t = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64,
+                     device=collective_device())
     torch.distributed.all_reduce(t)
     out = dict(logs)
     out.update({k: float(v) / info.world_size for k, v in zip(keys, t.tolist())})
