@@ -87,8 +87,8 @@ def _reverse_mask_prob(s: float, t: float) -> float:
     Computed in float32 like dllm's ``LinearAlphaScheduler.reverse_mask_prob`` so the rounded
     counts match it bit for bit.
     """
-    s32 = torch.tensor(s, dtype=torch.float32)
-    t32 = torch.tensor(t, dtype=torch.float32)
+    s32 = torch.tensor(s, dtype=torch.float32, device="cpu")  # host scalars
+    t32 = torch.tensor(t, dtype=torch.float32, device="cpu")
     return ((1 - (1 - s32)) / (1 - (1 - t32))).item()
 
 
@@ -108,7 +108,7 @@ def num_transfer_tokens(masked: int, steps: int) -> list[int]:
         if remaining == 0:
             break
         t, s = (steps - j) / steps, (steps - 1 - j) / steps
-        expected = torch.tensor(remaining, dtype=torch.float64) * (1 - _reverse_mask_prob(s, t))
+        expected = torch.tensor(remaining, dtype=torch.float64, device="cpu") * (1 - _reverse_mask_prob(s, t))
         k = min(int(torch.round(expected).item()), remaining)
         remaining -= k
         if k > 0:

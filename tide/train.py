@@ -103,7 +103,8 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
     for g in range(step * batch_size, (step + 1) * batch_size):
         epoch, pos = divmod(g, n)
         if epoch not in perms:
-            perms[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+            perms[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch),
+                                          device="cpu")
         out.append(int(perms[epoch][pos]))
     return out
 

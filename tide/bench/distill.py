@@ -243,7 +243,7 @@ def distill_step(cfg) -> dict:
             step.reset()
             timing = common.measure(step, cfg.device, repeats=cfg.repeats, warmup=0,
                                     base_bytes=base + common.model_bytes(teacher.model))
-        except RuntimeError as exc:  # e.g. a loss path that is not device-aware
+        except RuntimeError as exc:  # out of memory: recorded; a device bug is raised
             not_measured.append(_failure(f"step_{pipeline}_{objective_name}", exc))
         else:
             teacher_s = step.teacher_seconds
@@ -274,7 +274,16 @@ def distill_step(cfg) -> dict:
                          settings=settings, rows=rows, units=units)
 
 
+DEVICE_BUG_MARKERS = ("same device", "indices should be either on cpu",
+                      "No backend type associated with device type", "without device=")
+
+
 def _failure(what: str, exc: Exception) -> str:
+    """A measurement that could not run (out of memory, a kernel the image lacks), as one
+    line for the result's ``not_measured``. Tensors on the wrong device are a bug of the
+    code being measured, never "not measured": they are raised."""
+    if any(m in str(exc) for m in DEVICE_BUG_MARKERS):
+        raise exc
     log.warning("%s: not measured (%s: %s)", what, type(exc).__name__, exc)
     return f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
@@ -355,7 +364,7 @@ def compdemo(cfg) -> dict:
                     fn.reset()
             st = common.measure_many(steps, cfg.device, repeats=cfg.repeats, warmup=0,
                                      base_bytes=base)
-        except RuntimeError as exc:  # e.g. a loss path that is not device-aware
+        except RuntimeError as exc:  # out of memory: recorded; a device bug is raised
             not_measured.append(_failure(f"whole steps of pipeline {pipeline}", exc))
             del student, teacher
             continue

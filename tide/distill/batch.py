@@ -11,6 +11,9 @@ import math
 
 import torch
 
+# collation runs on the host (data-loading side); the training loop moves the batch
+HOST = torch.device("cpu")
+
 
 def _round_up(n: int, k: int) -> int:
     return max(k, math.ceil(n / k) * k)
@@ -25,13 +28,13 @@ def pad_student(rows: list[dict], *, block_size: int, eos_id: int, pad_id: int,
         extra = min(_round_up(len(ids), block_size), max_length) - len(ids)
         seqs.append((ids + [eos_id] * extra, labels + [eos_id] * extra))
     length = max(_round_up(len(s[0]), block_size) for s in seqs)
-    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), length), -100, dtype=torch.long)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long, device=HOST)
+    labels = torch.full((len(rows), length), -100, dtype=torch.long, device=HOST)
     for i, (s_ids, s_lab) in enumerate(seqs):
-        ids[i, : len(s_ids)] = torch.tensor(s_ids)
-        labels[i, : len(s_lab)] = torch.tensor(s_lab)
-    prompt = torch.zeros_like(ids, dtype=torch.bool)
-    valid = torch.zeros_like(ids, dtype=torch.bool)
+        ids[i, : len(s_ids)] = torch.tensor(s_ids, device=HOST)
+        labels[i, : len(s_lab)] = torch.tensor(s_lab, device=HOST)
+    prompt = torch.zeros_like(ids, dtype=torch.bool, device=HOST)
+    valid = torch.zeros_like(ids, dtype=torch.bool, device=HOST)
     for i, (r, (s_ids, _)) in enumerate(zip(rows, seqs)):
         prompt[i, : int(r.get("prompt_len", 0))] = True
         valid[i, : len(s_ids)] = True
@@ -46,10 +49,10 @@ def pad_teacher(rows: list[dict], *, block_size: int, eos_id: int, max_length: i
     """
     seqs = [list(r[field])[:max_length] for r in rows]
     length = min(max(_round_up(len(s), block_size) for s in seqs), _round_up(max_length, block_size))
-    ids = torch.full((len(rows), length), eos_id, dtype=torch.long)
-    valid = torch.zeros((len(rows), length), dtype=torch.bool)
+    ids = torch.full((len(rows), length), eos_id, dtype=torch.long, device=HOST)
+    valid = torch.zeros((len(rows), length), dtype=torch.bool, device=HOST)
     for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long, device=HOST)
         valid[i, : len(s)] = True
     return ids, valid
 
@@ -59,13 +62,13 @@ def pair_tensors(rows: list[dict], student_len: int, teacher_len: int) -> dict:
     pairs = [[(s, t) for s, t in zip(r["align_student"], r["align_teacher"])
               if s < student_len and t < teacher_len] for r in rows]
     width = max(1, max(len(p) for p in pairs))
-    s_idx = torch.zeros((len(rows), width), dtype=torch.long)
-    t_idx = torch.zeros((len(rows), width), dtype=torch.long)
-    valid = torch.zeros((len(rows), width), dtype=torch.bool)
+    s_idx = torch.zeros((len(rows), width), dtype=torch.long, device=HOST)
+    t_idx = torch.zeros((len(rows), width), dtype=torch.long, device=HOST)
+    valid = torch.zeros((len(rows), width), dtype=torch.bool, device=HOST)
     for i, p in enumerate(pairs):
         if p:
-            s_idx[i, : len(p)] = torch.tensor([a for a, _ in p])
-            t_idx[i, : len(p)] = torch.tensor([b for _, b in p])
+            s_idx[i, : len(p)] = torch.tensor([a for a, _ in p], device=HOST)
+            t_idx[i, : len(p)] = torch.tensor([b for _, b in p], device=HOST)
             valid[i, : len(p)] = True
     return {"pair_student": s_idx, "pair_teacher": t_idx, "pair_valid": valid}
 
@@ -75,9 +78,9 @@ def chunk_tensors(rows: list[dict], student_len: int, teacher_len: int) -> dict:
     chunks = [[c for c in r["chunks"] if c[1] <= student_len and c[3] <= teacher_len]
               for r in rows]
     width = max(1, max(len(c) for c in chunks))
-    s_mat = torch.zeros((len(rows), student_len, width), dtype=torch.bool)
-    t_mat = torch.zeros((len(rows), teacher_len, width), dtype=torch.bool)
-    valid = torch.zeros((len(rows), width), dtype=torch.bool)
+    s_mat = torch.zeros((len(rows), student_len, width), dtype=torch.bool, device=HOST)
+    t_mat = torch.zeros((len(rows), teacher_len, width), dtype=torch.bool, device=HOST)
+    valid = torch.zeros((len(rows), width), dtype=torch.bool, device=HOST)
     for i, cs in enumerate(chunks):
         for j, (s0, s1, t0, t1) in enumerate(cs):
             s_mat[i, s0:s1, j] = True

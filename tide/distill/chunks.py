@@ -129,8 +129,8 @@ def chunk_matrices(chunks: Sequence[Sequence[int]], student_len: int, teacher_le
     """
     import torch  # kept local: this module is also used at data-building time
 
-    s_mat = torch.zeros(student_len, len(chunks), dtype=torch.bool)  # [Ls, C]
-    t_mat = torch.zeros(teacher_len, len(chunks), dtype=torch.bool)  # [Lt, C]
+    s_mat = torch.zeros(student_len, len(chunks), dtype=torch.bool, device="cpu")  # [Ls, C] (host side)
+    t_mat = torch.zeros(teacher_len, len(chunks), dtype=torch.bool, device="cpu")  # [Lt, C]
     for c, (s0, s1, t0, t1) in enumerate(chunks):
         s_mat[s0:min(s1, student_len), c] = True
         t_mat[t0:min(t1, teacher_len), c] = True

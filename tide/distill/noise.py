@@ -9,7 +9,7 @@ EPS = 1e-3
 
 def sample_t(batch_size: int, generator: torch.Generator, eps: float = EPS) -> torch.Tensor:
     """One timestep per sequence: t = ε + (1-ε)·u, u ~ U[0,1). Returns [B]."""
-    u = torch.rand(batch_size, generator=generator)
+    u = torch.rand(batch_size, generator=generator, device=generator.device)
     return eps + (1 - eps) * u
 
 
@@ -20,7 +20,7 @@ def mask_response(labels: torch.Tensor, t: torch.Tensor, generator: torch.Genera
     labels [B, L], t [B] -> bool [B, L]. The draw uses ``generator`` (a CPU generator, so a
     run draws the same noise on any device) and the result lives on ``labels``' device.
     """
-    u = torch.rand(labels.shape, generator=generator).to(labels.device)
+    u = torch.rand(labels.shape, generator=generator, device=generator.device).to(labels.device)
     return (u < t.to(labels.device)[:, None]) & (labels != -100)
 
 

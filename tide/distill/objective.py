@@ -77,7 +77,7 @@ def teacher_logits(ctx: DistillContext, batch: dict, units_masked: torch.Tensor,
 
 def _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs):
     """Pipeline B: token-level KL / reverse KL / TIDAL over aligned masked positions."""
-    bidx = torch.arange(masked.shape[0])[:, None]
+    bidx = torch.arange(masked.shape[0], device=masked.device)[:, None]
     ps, pt, pv = batch["pair_student"], batch["pair_teacher"], batch["pair_valid"]
     pair_masked = pv & masked[bidx, ps]  # [B, P]
 
@@ -130,7 +130,7 @@ def _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generat
     if ctx.run.objective == "reverse_calm":
         return calm.reverse_calm_loss(p_s, p_t)
     lam, weight = _tidal_per_sample(ctx.run, t, progress, logs)
-    rows = torch.arange(active.shape[0])[:, None].expand_as(active)[active]
+    rows = torch.arange(active.shape[0], device=active.device)[:, None].expand_as(active)[active]
     loss_fn = tidal.tidal_reverse_chunk_loss if ctx.run.objective == "tidal_reverse_calm" \
         else tidal.tidal_chunk_loss
     return loss_fn(p_s, p_t, lam[rows], weight[rows])
