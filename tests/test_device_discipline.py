@@ -110,3 +110,52 @@ def test_bench_raises_device_bugs_instead_of_dropping_the_row():
         _failure("step_B_tidal", ImplicitDeviceError("torch.arange called without device= at x"))
     oom = RuntimeError("CUDA out of memory. Tried to allocate 42.00 GiB")
     assert _failure("step_B_tidal", oom).startswith("step_B_tidal: RuntimeError: CUDA out of memory")
+
+
+_SAVED_ON_GPU = {"on": False, "restored_to": []}
+
+
+def _tag_as_gpu0(storage):
+    """Storage tagger while the flag is on: the location a GPU rank 0 writes ("cuda:0" in
+    the real case; a name of our own here, so CPU torch can read it back)."""
+    return "fakegpu:0" if _SAVED_ON_GPU["on"] and storage.device.type == "cpu" else None
+
+
+def _restore_fakegpu(storage, location):
+    if location.startswith("fakegpu"):
+        _SAVED_ON_GPU["restored_to"].append(location)
+        return storage
+    return None
+
+
+torch.serialization.register_package(5, _tag_as_gpu0, _restore_fakegpu)
+
+
+def test_resume_loads_the_checkpoint_to_the_cpu_first(tmp_path):
+    """A checkpoint written by rank 0 on cuda:0, resumed by a rank that sees every GPU: without
+    map_location every tensor is restored onto the saved device (GPU 0 for all ranks)."""
+    from tide.train import TrainSettings, train
+
+    rows = [{"x": torch.ones(3, device="cpu")} for _ in range(4)]
+
+    def loss_fn(m, b, p, g):
+        loss = m(b).pow(2).mean()
+        return loss, {"loss": float(loss.detach())}
+
+    def run(stop_after=None):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        train(model, rows, lambda r: torch.stack([x["x"] for x in r]), loss_fn,
+              TrainSettings(steps=3, lr=1e-2, batch_size=2, checkpoint_every=10),
+              state_dir=tmp_path / "s", log_path=tmp_path / "m.jsonl", stop_after=stop_after)
+        return model
+
+    _SAVED_ON_GPU["on"] = True
+    try:
+        run(stop_after=1)  # the checkpoint's storages carry the "GPU 0" location
+    finally:
+        _SAVED_ON_GPU["on"] = False
+    _SAVED_ON_GPU["restored_to"].clear()
+    resumed = run()
+    assert _SAVED_ON_GPU["restored_to"] == []  # nothing was restored onto "GPU 0"
+    assert next(resumed.parameters()).device.type == "cpu"

@@ -141,7 +141,10 @@ def _resume(path: Path, model, opt, sched, gen, dist: DistInfo = DistInfo()) -> 
     ckpt_file = path / "checkpoint.pt"
     if not ckpt_file.exists():
         return 0
-    ckpt = torch.load(ckpt_file, weights_only=False)
+    # to the host first: without map_location every tensor returns to the device it was
+    # saved from (cuda:0 for rank 0's checkpoint), i.e. all ranks onto GPU 0 when each sees
+    # every GPU; load_state_dict then copies into this rank's parameters and optimizer state
+    ckpt = torch.load(ckpt_file, weights_only=False, map_location="cpu")
     saved_world = ckpt.get("world_size", 1)
     if saved_world != dist.world_size:
         raise RuntimeError(f"{ckpt_file}: written by {saved_world} rank(s), resumed with "
