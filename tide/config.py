@@ -126,6 +126,14 @@ class Config:
         res.update(self.raw["resources"].get(rule, {}))
         return res
 
+    @property
+    def precision(self) -> str:
+        """The student's training precision (tide/precision.py): ``train.precision``, or the
+        one ``dtype`` implies when absent."""
+        from tide.precision import resolve
+
+        return resolve(self.raw)
+
     def fingerprint(self, *sections: str) -> str:
         """Stable hash of some config sections (recorded beside outputs)."""
         sub = {s: self.raw.get(s) for s in sections} if sections else self.raw
@@ -171,6 +179,10 @@ def load_config(path: str | Path) -> Config:
 
 def _cross_checks(cfg: Config) -> None:
     src, raw = cfg.source, cfg.raw
+    try:
+        cfg.precision
+    except ValueError as exc:
+        raise ConfigError(f"{src}: {exc}") from exc
     data = raw["data"]
     if data["source"] != "tiny" and data["source"] not in data:
         raise ConfigError(f"{src}: field data.{data['source']}: data.source is "

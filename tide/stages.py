@@ -403,10 +403,13 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     run = cfg.run(pipeline, run_name)
     tspec = cfg["models"]["teachers"][pipeline]
     dist = distributed.init(_device(cfg))
-    device, dtype = distributed.device_of(dist, _device(cfg)), _dtype(cfg["dtype"])
+    from tide import precision
+
+    prec = cfg.precision  # bf16_pure: bf16 weights; bf16_mixed: fp32 master + autocast
+    device = distributed.device_of(dist, _device(cfg))
     tok = tokenizer(cfg, "student", root)
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
-    student = load_student(model_pointer("bd3lm", root)["path"], dtype=dtype,
+    student = load_student(model_pointer("bd3lm", root)["path"], dtype=precision.weights_dtype(prec),
                            attn_implementation=cfg["attn_implementation"], device=device)
     teacher = load_teacher(
         model_pointer(f"teacher_{pipeline}", root)["path"], kind=tspec["kind"],
@@ -434,7 +437,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
 
     settings = TrainSettings(steps=steps, lr=run.lr, batch_size=run.batch_size,
                              warmup_ratio=run.warmup_ratio, seed=cfg["seed"],
-                             checkpoint_every=run.checkpoint_every)
+                             checkpoint_every=run.checkpoint_every, precision=prec)
     state = paths.state_dir("runs", f"{pipeline}_{run_name}", root)
     summary = train(student, rows, collate_fn,
                     lambda m, b, p, g: distill_loss(dataclasses.replace(ctx, student=m), b, p, g),
@@ -455,6 +458,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
         last = json.loads((state / "metrics.jsonl").read_text().splitlines()[-1])
         atomic_write_json(tmp / "run.json", {
             "pipeline": pipeline, "run": run_name, "spec": run.as_dict(), "train": summary,
+            "precision": prec,
             "final": {k: v for k, v in last.items() if k != "tidal"},
             "shared_vocab_size": vsh, "teacher_mask_token_id": teacher.mask_token_id,
             "student_mask_token_id": ctx.student_mask_id,

@@ -57,6 +57,9 @@ class TrainSettings:
     seed: int = 42
     checkpoint_every: int = 50
     log_every: int = 10
+    # tide.precision: bf16_pure | bf16_mixed | fp32; None = as the model's weights are, no
+    # autocast (the tiny stages' fp32 models)
+    precision: str | None = None
 
 
 #: signals that make the loop checkpoint and exit: SLURM's --signal=USR1@… (Snakemake rules),
@@ -192,7 +195,11 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
     on besides ``settings`` (:func:`run_identity`); a state of another identity is set
     aside (the newest ``keep_stale`` per name kept). Returns a summary dict.
     """
+    from tide import precision
+
     state_dir, log_path = Path(state_dir), Path(log_path)
+    if settings.precision is not None:
+        precision.check_model(model, settings.precision)
     if dist.is_main:
         log_path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed + dist.rank)
@@ -221,7 +228,8 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
             idx = batch_indices(step, settings.batch_size * dist.world_size, n, settings.seed)
             batch = to_device(collate_fn([rows[i] for i in idx[dist.rank::dist.world_size]]),
                               device)
-            loss, logs = loss_fn(net, batch, step / settings.steps, gen)
+            with precision.autocast(settings.precision or "fp32", device):
+                loss, logs = loss_fn(net, batch, step / settings.steps, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
@@ -256,4 +264,4 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
         _save_checkpoint(state_dir, step, model, opt, sched, gen, dist, ident.key)
     model.eval()
     return {"steps": step, "resumed_from": start, "wall_s": round(time.time() - t0, 2),
-            "identity": ident.key}
+            "identity": ident.key, "precision": settings.precision}
