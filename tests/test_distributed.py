@@ -265,3 +265,147 @@ def test_collectives_use_the_backends_device(tmp_path):
         else:
             assert "not compiled with CUDA" in out["any_flag"]  # it asked for a CUDA tensor
 
+
+
+# ----------------------------------------------------------------------------- FSDP: MoE teacher
+
+
+class _Expert(torch.nn.Module):
+    def __init__(self, gate_up, down):
+        super().__init__()
+        self.gate_up = torch.nn.Parameter(gate_up.detach().clone())
+        self.down = torch.nn.Parameter(down.detach().clone())
+
+
+class _ExpertList(torch.nn.Module):
+    """Qwen3-MoE's fused experts as an ``nn.ModuleList`` of experts, each run only on the
+    tokens routed to it: the layout of LLaDA2's modelling code (and of transformers 4's
+    Qwen3-MoE), where the expert list is longer than the decoder's layer list."""
+
+    def __init__(self, fused):
+        super().__init__()
+        self.act_fn = fused.act_fn
+        self.experts = torch.nn.ModuleList(_Expert(fused.gate_up_proj[e], fused.down_proj[e])
+                                           for e in range(fused.num_experts))
+
+    def forward(self, hidden_states, top_k_index, top_k_weights):
+        out = torch.zeros_like(hidden_states)
+        for e, expert in enumerate(self.experts):
+            token_idx, slot = torch.where(top_k_index == e)
+            if token_idx.numel() == 0:  # no token routed here: this expert does not run
+                continue
+            gate, up = torch.nn.functional.linear(hidden_states[token_idx], expert.gate_up).chunk(2, -1)
+            h = torch.nn.functional.linear(self.act_fn(gate) * up, expert.down)
+            out.index_add_(0, token_idx, h * top_k_weights[token_idx, slot, None])
+        return out
+
+
+def _moe_teacher():
+    from tide.models.build import build_moe
+    from tide.models.teachers import Teacher
+
+    dims = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                intermediate_size=64, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16)
+    model = build_moe(60, dims, seed=1)
+    for layer in model.model.layers:
+        layer.mlp.experts = _ExpertList(layer.mlp.experts)
+    return Teacher(model, kind="bidirectional", mask_token_id=59)
+
+
+def _moe_worker(rank, world, port, out_dir):
+    from torch.distributed.fsdp import FSDPModule
+
+    from tide import distributed
+    from tide.models.build import build_dense
+    from tide.models.teachers import Teacher
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="m")
+    torch.set_num_threads(1)
+    info = distributed.init("cpu")
+    out = {}
+    # pipeline A: MoE teacher; each rank its own tokens (different experts hit per rank)
+    teacher = _moe_teacher()
+    gen = torch.Generator().manual_seed(rank)
+    clean = torch.randint(0, 58, (1, 6 + 5 * rank), generator=gen)
+    noised = clean.masked_fill(torch.rand(clean.shape, generator=gen) < 0.5, 59)
+    out["replicated"] = teacher.logits(noised)
+    distributed.shard_frozen(teacher.model, info, "cpu")
+    out["wrapped"] = sorted(n for n, m in teacher.model.named_modules() if isinstance(m, FSDPModule))
+    if out["wrapped"] == ["", "model.layers.0", "model.layers.1"]:  # else: would hang
+        out["sharded"] = teacher.logits(noised)
+    # pipeline B: CompDemo's shared clean prefix through a sharded root
+    dims = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, intermediate_size=64)
+    b = Teacher(build_dense(60, dims, seed=2), kind="bd3lm", mask_token_id=59, block_size=4)
+    x0 = torch.randint(0, 58, (2, 8), generator=gen)
+    xt = [x0.masked_fill(torch.rand(x0.shape, generator=gen) < 0.5, 59) for _ in range(2)]
+    with b.shared_clean(x0):
+        out["b_replicated"] = [b.logits(x, x0) for x in xt]
+    distributed.shard_frozen(b.model, info, "cpu")
+    try:
+        with b.shared_clean(x0):
+            out["b_sharded"] = [b.logits(x, x0) for x in xt]
+    except Exception as exc:  # noqa: BLE001 (recorded for the test's message)
+        out["b_sharded"] = f"{type(exc).__name__}: {exc}"
+    torch.save(out, f"{out_dir}/moe{rank}.pt")
+    distributed.shutdown(info)
+
+
+def test_the_expert_list_stand_in_computes_qwen3_moe():
+    from tide.models.build import build_moe
+
+    teacher = _moe_teacher()
+    dims = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                intermediate_size=64, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16)
+    fused = build_moe(60, dims, seed=1)
+    ids = torch.randint(0, 60, (2, 9), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(teacher.model(input_ids=ids).logits, fused(input_ids=ids).logits)
+
+
+def test_fsdp_shards_the_decoder_layers_of_an_moe_teacher(tmp_path):
+    """Issue 12 item 6: the longest module list of an MoE teacher is one layer's experts;
+    sharding those saves nothing and ranks whose experts get no tokens skip their gathers
+    (a hang). The units must be the decoder layers, with the replicated logits, and pipeline
+    B's CompDemo prefix must run through the FSDP root."""
+    mp.start_processes(_moe_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
+                       join=True, start_method="spawn")
+    for r in range(2):
+        out = torch.load(tmp_path / f"moe{r}.pt")
+        assert out["wrapped"] == ["", "model.layers.0", "model.layers.1"]
+        torch.testing.assert_close(out["sharded"], out["replicated"], atol=1e-5, rtol=1e-5)
+        assert not isinstance(out["b_sharded"], str), out["b_sharded"]
+        for got, want in zip(out["b_sharded"], out["b_replicated"]):
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_decoder_layers_are_chosen_by_structure_not_length():
+    from tide.distributed import decoder_layers
+
+    assert decoder_layers(_moe_teacher().model)[0] == "model.layers"  # _no_split_modules
+
+    class Block(torch.nn.Module):  # a remote-code model without _no_split_modules
+        def __init__(self):
+            super().__init__()
+            self.experts = torch.nn.ModuleList(torch.nn.Linear(2, 2) for _ in range(8))
+
+    class Base(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList(Block() for _ in range(2))
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = Base()
+
+        @property
+        def base_model(self):
+            return self.model
+
+    assert decoder_layers(Model())[0] == "model.layers"
+    plain = torch.nn.Module()
+    plain.blocks = Base().layers
+    assert decoder_layers(plain)[0] == "blocks"  # shallowest list, not the 8 experts
+    with pytest.raises(ValueError, match="no layer list to shard"):
+        decoder_layers(torch.nn.Linear(2, 2))

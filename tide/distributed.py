@@ -162,22 +162,47 @@ def shutdown(info: DistInfo) -> None:
         torch.distributed.destroy_process_group()
 
 
+def decoder_layers(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:
+    """(name, list) of the model's decoder layers: the FSDP units of a sharded teacher.
+
+    Chosen by structure, never by length (an MoE layer's expert list is longer than the
+    decoder's layer list in LLaDA2's code): the shallowest ``ModuleList`` whose every entry
+    is a class the model names in ``_no_split_modules`` (transformers' own "a decoder
+    layer" marker), else the base model's ``layers``, else the shallowest ``ModuleList``.
+    """
+    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m)]
+    if not lists:
+        raise ValueError(f"{type(model).__name__}: no layer list to shard (expected a "
+                         "torch.nn.ModuleList of decoder layers)")
+    no_split = set(getattr(model, "_no_split_modules", None) or ())
+    marked = [(n, m) for n, m in lists if no_split and all(type(x).__name__ in no_split for x in m)]
+    if marked:
+        return min(marked, key=lambda nm: nm[0].count("."))
+    base = getattr(model, "base_model", model)
+    for n, m in lists:
+        if m is getattr(base, "layers", None):
+            return n, m
+    return min(lists, key=lambda nm: nm[0].count("."))
+
+
 def shard_frozen(model: torch.nn.Module, info: DistInfo, device: str) -> torch.nn.Module:
     """Shard a frozen (no-grad) model over the ranks with FSDP2 (``fully_shard``): each
-    decoder layer is one unit, gathered for its forward and freed after, so a teacher that
-    does not fit one GPU runs on several. Same logits as the replicated model (tested)."""
+    decoder layer (:func:`decoder_layers`, experts included) is one unit, gathered for its
+    forward and freed after, so a teacher that does not fit one GPU runs on several; every
+    rank gathers the same units in the same order whatever tokens its experts receive.
+    The root holds the rest (embeddings, final norm, LM head): call the model through it
+    (``model(...)``), never ``model.base_model`` directly. Same logits as the replicated
+    model (tested)."""
     if not info.enabled:
         return model
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh("cuda" if device.startswith("cuda") else "cpu", (info.world_size,))
-    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
-    if not lists:
-        raise ValueError(f"{type(model).__name__}: no layer list to shard (expected a "
-                         "torch.nn.ModuleList of decoder layers)")
-    for layer in max(lists, key=len):  # the decoder layers
+    name, layers = decoder_layers(model)
+    for layer in layers:
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)
-    log.info("rank %d: teacher sharded with FSDP over %d ranks", info.rank, info.world_size)
+    log.info("rank %d: teacher sharded with FSDP over %d ranks (%d units: %s)", info.rank,
+             info.world_size, len(layers), name)
     return model

@@ -104,9 +104,11 @@ class BD3LMCleanPrefix:
         self._xt_mask = to_model_mask(mask[:, :, xt_idx][:, :, :, keys], impl, dtype)
         self._pos = idx[None].expand(bsz, -1)
         self.cache = BlockKVCache(2 * length)
-        model.base_model(input_ids=x_0, position_ids=self._pos, past_key_values=self.cache,
-                         attention_mask=to_model_mask(mask[:, :, x0_idx][:, :, :, x0_idx], impl, dtype),
-                         use_cache=True)
+        # through the model's root, not ``model.base_model``: an FSDP-sharded teacher gathers
+        # its root parameters (embeddings) only in the root's forward; no LM-head rows
+        model(input_ids=x_0, position_ids=self._pos, past_key_values=self.cache,
+              attention_mask=to_model_mask(mask[:, :, x0_idx][:, :, :, x0_idx], impl, dtype),
+              use_cache=True, logits_to_keep=torch.arange(0, device=x_0.device))
         self.cache.commit()
         if rows is not None:
             if bsz != 1:
