@@ -85,10 +85,11 @@ def model_pointer(name: str, root=None) -> dict:
     return read_json(paths.model_metrics(name, root))
 
 
-def _rows(kind: str, split: str, root=None) -> list[dict]:
-    from datasets import load_from_disk
+def _rows(kind: str, split: str, root=None):
+    """Lazy rows of a built dataset (memory-mapped arrow, no Python copy per rank)."""
+    from tide.data.rows import load_rows
 
-    return load_from_disk(str(paths.dataset(kind, split, root))).to_list()
+    return load_rows(paths.dataset(kind, split, root))
 
 
 # ------------------------------------------------------------------ data

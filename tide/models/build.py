@@ -68,12 +68,26 @@ def _check_attn(attn: str) -> None:
                          f"found {attn!r}")
 
 
+def placement(device: str) -> dict:
+    """``from_pretrained`` arguments that load weights straight onto ``device``.
+
+    transformers builds the model on the meta device and, with a ``device_map``, copies each
+    tensor from the memory-mapped safetensors to the accelerator: no rank holds a full host
+    copy of the teacher (8 ranks × 30 GiB for LLaDA2.0-mini against a 250 GB job) before
+    ``.to(device)``. On the CPU the memory-mapped load is already the only copy.
+    """
+    if str(device).startswith("cpu"):
+        return {}
+    return {"device_map": {"": str(device)}}
+
+
 def load_student(path: str, *, dtype: torch.dtype = torch.float32,
                  attn_implementation: str = "sdpa", device: str = "cpu"):
     """Load a BD3LM student saved as ``a2d-qwen3`` (ours or a released checkpoint)."""
     _check_attn(attn_implementation)
     model = AutoModelForMaskedLM.from_pretrained(
-        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True)
+        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True,
+        **placement(device))
     if getattr(model.config, "mask_token_id", None) is None:
         raise ValueError(f"{path}/config.json: field mask_token_id is missing; a BD3LM student "
                          "needs it (read it from the checkpoint's tokenizer)")
@@ -86,7 +100,8 @@ def load_teacher(path: str, *, kind: str, mask_token_id: int, block_size: int = 
     """Load a frozen teacher (tiny local dir or hub id) behind the ``Teacher`` adapter."""
     _check_attn(attn_implementation)
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True)
+        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True,
+        **placement(device))
     if not 0 <= mask_token_id < model.config.vocab_size:
         raise ValueError(f"teacher {path}: mask_token_id {mask_token_id} outside its vocabulary "
                          f"of {model.config.vocab_size}")
