@@ -82,9 +82,8 @@ MUTANTS = [
            "torch.rand(masked.shape, generator=generator, device=generator.device)",
            "torch.rand(masked.shape[1:], generator=generator, device=generator.device)"
            ".expand(masked.shape)"),
-    Mutant("merge the wrong pass", "compdemo.merge_pass_logits", "tide/distill/compdemo.py",
-           "torch.where(mask_a.bool()[..., None], pass2, pass1)",
-           "torch.where(mask_a.bool()[..., None], pass1, pass2)"),
+    Mutant("merge the wrong pass", "compdemo.merge_pass_logits_", "tide/distill/compdemo.py",
+           "pass1[mask] = pass2[mask]", "pass1[~mask] = pass2[~mask]"),
 ]
 
 

@@ -341,6 +341,9 @@ def test_compdemo_merge_takes_pass2_exactly_at_m_a():
     merged = compdemo.merge_pass_logits(pass1, pass2, mask_a)
     assert torch.equal(merged[..., 0], torch.tensor([[2.0, 1.0, 1.0], [1.0, 1.0, 2.0]]))
     assert torch.equal(merged, torch.where(mask_a[..., None], pass2, pass1))
+    assert torch.equal(pass1, torch.full((2, 3, 4), 1.0))  # the copying form leaves pass 1
+    in_place = compdemo.merge_pass_logits_(pass1, pass2, mask_a)  # what training uses
+    assert in_place is pass1 and torch.equal(in_place, merged)
 
 
 def test_expand_chunk_split():

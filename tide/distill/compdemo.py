@@ -35,10 +35,22 @@ def merge_pass_logits(pass1: torch.Tensor, pass2: torch.Tensor,
     overwrite the M_A positions with pass 2, so every scored position is predicted with
     the other half visible.  ``pass1``, ``pass2`` [B, L, V]; ``mask_a`` [B, L] bool.
     """
+    return merge_pass_logits_(pass1.clone(), pass2, mask_a)  # [B, L, V]
+
+
+def merge_pass_logits_(pass1: torch.Tensor, pass2: torch.Tensor,
+                       mask_a: torch.Tensor) -> torch.Tensor:
+    """:func:`merge_pass_logits` written into ``pass1`` (returned): no third [B, L, V] copy.
+
+    At the paper's shapes a teacher logits tensor is 5–6 GiB in fp32; the caller drops
+    ``pass2`` right after. Same values as :func:`merge_pass_logits` (tested).
+    """
     if pass1.shape != pass2.shape or pass1.shape[:2] != mask_a.shape:
         raise ValueError(f"pass logits {tuple(pass1.shape)} / {tuple(pass2.shape)} and "
                          f"M_A mask {tuple(mask_a.shape)} disagree")
-    return torch.where(mask_a.bool()[..., None], pass2, pass1)  # [B, L, V]
+    mask = mask_a.bool()
+    pass1[mask] = pass2[mask]
+    return pass1
 
 
 def expand_chunk_split(chunk_split: torch.Tensor, token_to_chunk: torch.Tensor) -> torch.Tensor:

@@ -72,7 +72,7 @@ def teacher_logits(ctx: DistillContext, batch: dict, units_masked: torch.Tensor,
     with ctx.teacher.shared_clean(batch["teacher_ids"], batch["teacher_valid"]):
         pass1 = _teacher_pass(ctx, batch, unit_to_teacher(split_b))  # M_A revealed
         pass2 = _teacher_pass(ctx, batch, unit_to_teacher(split_a))  # M_B revealed
-    return compdemo.merge_pass_logits(pass1, pass2, unit_to_teacher(split_a))
+    return compdemo.merge_pass_logits_(pass1, pass2, unit_to_teacher(split_a))  # in place
 
 
 def _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs):
