@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rank-log", default=None,
                         help="also log to this file, '{rank}' replaced by the process's rank")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    _add(sub, "validate", "validate the config and exit")
+    _add(sub, "validate", "validate the config, log the per-rank memory estimate, exit")
+    _add(sub, "memory", "per-rank GPU memory estimate of every distillation run (tide/memory.py)")
     _add(sub, "corpus", "write the corpus (tiny: generated; cluster: the SFT mixture)")
     _add(sub, "tokenizers", "train the tiny tokenizers / record the hub tokenizers")
     _add(sub, "dataset", "tokenize one dataset in the authors' schema",
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     root = args.root
     actions = {
-        "validate": lambda: log.info("%s: valid", args.config),
+        "validate": lambda: _validate(args.config, cfg),
+        "memory": lambda: _memory(cfg),
         "corpus": lambda: stages.corpus(cfg, root),
         "tokenizers": lambda: stages.tokenizers(cfg, root),
         "dataset": lambda: stages.dataset(cfg, args.kind, args.split, root),
@@ -128,6 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     }
     actions[args.cmd]()
     return 0
+
+
+def _validate(path: str, cfg) -> None:
+    from tide.memory import summary_lines
+
+    log.info("%s: valid", path)
+    for line in summary_lines(cfg):
+        (log.warning if "NOT FIT" in line else log.info)("%s", line)
+
+
+def _memory(cfg) -> None:
+    from tide.memory import config_estimates, summary_lines, table
+
+    print(table(config_estimates(cfg)))
+    print("\n".join(summary_lines(cfg)))
 
 
 def _launch(args) -> int:

@@ -213,3 +213,21 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     return "\n".join(lines)
+
+
+def summary_lines(cfg) -> list[str]:
+    """One line per pipeline: its largest per-rank estimate against the GPU memory asked for
+    (what ``tide validate`` logs; ``tide memory`` prints the whole table)."""
+    try:
+        rows = config_estimates(cfg)
+    except ValueError as exc:
+        return [f"memory estimate not available: {exc}"]
+    out = []
+    for pipeline in sorted({r["run"].split("/")[0] for r in rows}):
+        worst = max((r for r in rows if r["run"].startswith(pipeline + "/")), key=lambda r: r["total"])
+        asked = "no resources.distill.gpu_mem_gb" if worst["gpu_gib"] is None else \
+            f"{worst['gpu_gib']} GB per GPU asked: {'fits' if worst['fits'] else 'DOES NOT FIT'} " \
+            "with a 10 % margin"
+        out.append(f"pipeline {pipeline}: largest per-rank estimate {worst['total']:.1f} GiB "
+                   f"({worst['run']}, precision {cfg.precision}); {asked}")
+    return out

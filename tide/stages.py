@@ -386,6 +386,13 @@ def check_compatible(cfg: Config, student, tok, teacher, t_tok, vsh: int | None,
                              f"shared vocabulary (< {vsh}); expected a teacher-only special token")
 
 
+def enable_activation_checkpointing(student) -> None:
+    """Recompute each decoder layer in the backward instead of keeping its activations
+    (``train.activation_checkpointing``): ~14–18 GiB less per rank at the paper's shapes
+    (tide/memory.py) for one more student forward; same losses and gradients (tested)."""
+    student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     """One distillation run (method.md §2): student init = the BD3LM SFT student.
 
@@ -412,6 +419,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
     student = load_student(model_pointer("bd3lm", root)["path"], dtype=precision.weights_dtype(prec),
                            attn_implementation=cfg["attn_implementation"], device=device)
+    if (cfg.raw.get("train") or {}).get("activation_checkpointing"):
+        enable_activation_checkpointing(student)
     teacher = load_teacher(
         model_pointer(f"teacher_{pipeline}", root)["path"], kind=tspec["kind"],
         mask_token_id=teacher_mask_id(cfg, pipeline, root), block_size=cfg["block_size"],
@@ -460,6 +469,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
         atomic_write_json(tmp / "run.json", {
             "pipeline": pipeline, "run": run_name, "spec": run.as_dict(), "train": summary,
             "precision": prec,
+            "train_switches": {k: v for k, v in (cfg.raw.get("train") or {}).items() if k != "note"},
             "final": {k: v for k, v in last.items() if k != "tidal"},
             "shared_vocab_size": vsh, "teacher_mask_token_id": teacher.mask_token_id,
             "student_mask_token_id": ctx.student_mask_id,
