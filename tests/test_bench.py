@@ -184,3 +184,97 @@ def test_flex_mask_mod_equals_the_bd3lm_mask(length, block):
     idx = torch.arange(2 * length)
     got = bd3lm_mask_mod(length, block)(0, 0, idx[:, None], idx[None, :])
     assert torch.equal(got, bd3lm_mask(length, block))
+
+
+# ----------------------------------------------------------------------------- issue 12 item 7
+
+
+def test_the_flop_counter_matches_pytorch_on_a_student_step():
+    """tide/bench/flops.py: decoder matmuls + attention (full 2L grid) + LM head on the x_t
+    half, ×3 for forward + backward, against torch's FlopCounterMode on the real step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tide.bench.distill import _student_step, make_batch, synthetic_rows
+    from tide.bench.flops import student_step_flops
+    from tide.bench.shapes import build
+
+    # eager attention: its QKᵀ and AV are matmuls the counter sees (CPU SDPA is not counted)
+    student = build("quick", "student", device=torch.device("cpu"), dtype=torch.float32,
+                    attn_implementation="eager")
+    student.train()
+    B, L = 2, 32
+    batch = make_batch("B", synthetic_rows(B, L, student.config.vocab_size), L, 8, "cpu")
+    with FlopCounterMode(display=False) as counter:
+        _student_step(student, batch, student.config.vocab_size - 1, 8, torch.Generator().manual_seed(0))
+    ours = student_step_flops(student.config, B, L)
+    assert ours["total"] == pytest.approx(counter.get_total_flops(), rel=0.02)
+    assert ours["lm_head"] > 0 and ours["attention"] > 0  # the parts a 6·N·tokens count left out
+
+
+def test_a_failing_measurement_is_recorded_and_the_others_still_run(tmp_path, monkeypatch, capsys):
+    """An out-of-memory in one measurement no longer stops the bench: it is written to that
+    measurement's JSON as ``failed`` and the next measurement runs."""
+    import tide.bench.likelihood as likelihood
+    from tide.bench.common import validate
+    from tide.cli import main
+
+    def oom(cfg):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 42.00 GiB")
+
+    monkeypatch.setattr(likelihood, "eval_likelihood", oom)
+    rc = main(["--root", str(tmp_path), "bench", "--quick", "eval_likelihood", "compdemo"])
+    assert rc == 1  # the failure is not hidden
+    failed = json.loads((tmp_path / "bench" / "eval_likelihood.json").read_text())
+    validate(failed)
+    assert failed["rows"] == [] and failed["failed"].startswith("OutOfMemoryError: CUDA out of memory")
+    ran = json.loads((tmp_path / "bench" / "compdemo.json").read_text())
+    assert ran["rows"] and "failed" not in ran
+    assert "FAILED: OutOfMemoryError" in capsys.readouterr().out
+
+
+def test_likelihood_rows_per_forward_fit_the_device():
+    from tide.bench.likelihood import fit_rows_per_forward
+
+    gib = 2 ** 30
+    # the GPU preset's 512 rows × 288 positions at Qwen's vocabulary: ~42 GiB of bf16 logits
+    assert 512 * 288 * 151936 * 2 > 40 * gib
+    rows = fit_rows_per_forward(512, 288, 151936, 2, budget=20 * gib)
+    assert rows < 512 and rows * 288 * 151936 * 10 <= 20 * gib
+    assert fit_rows_per_forward(32, 288, 151936, 2, budget=float("inf")) == 32
+    assert fit_rows_per_forward(32, 288, 151936, 2, budget=1.0) == 1
+
+
+def test_scaling_points_beyond_the_device_are_skipped_by_estimate():
+    from tide.bench.scaling import student_step_bytes
+    from tide.bench.shapes import build
+
+    student = build("gpu", "student", device=torch.device("meta"), dtype=torch.bfloat16)
+    # the GPU preset's largest distill point, 2048 × 8 at batch 8: beyond 0.8 × 80 GB
+    assert student_step_bytes(student, 8, 2048) > 0.8 * 80e9
+    assert student_step_bytes(student, 8, 512) < 0.8 * 80e9
+
+
+@pytest.mark.parametrize("measurement", ["distill_step", "compdemo"])
+def test_pipeline_b_models_are_freed_before_pipeline_a_is_measured(measurement, monkeypatch):
+    """Pipeline A's memory figures included pipeline B's student and teacher, still referenced
+    by the step closures and the optimizer. When A's models are built, B's must be gone."""
+    import gc
+    import weakref
+
+    from tide import bench
+    from tide.bench import distill
+
+    alive_at_a, refs, setup = [], [], distill._setup
+
+    def recording_setup(cfg, pipeline):
+        if pipeline == "A":
+            gc.collect()
+            alive_at_a.extend(r() is not None for r in refs)
+        student, teacher, tid = setup(cfg, pipeline)
+        refs.extend([weakref.ref(student), weakref.ref(teacher.model)])
+        return student, teacher, tid
+
+    monkeypatch.setattr(distill, "_setup", recording_setup)
+    cfg = bench.config(quick=True, device="cpu", repeats=1, command="test")
+    getattr(distill, measurement)(cfg)
+    assert alive_at_a == [False, False]

@@ -17,6 +17,7 @@ the standard library (matplotlib lazily, for the plot).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,10 +111,10 @@ def run(names: list[str], cfg: BenchConfig, out_dir: str | Path) -> list[Path]:
     paths = []
     for name in names:
         log.info("bench %s on %s (preset %s)", name, common.device_name(cfg.device), cfg.preset)
-        doc = funcs[name](cfg)
+        doc = isolated(funcs[name], name, cfg)
         paths.append(common.write(doc, out_dir))
         print(common.table(doc), flush=True)
-        if name == "scaling":
+        if name == "scaling" and not doc.get("failed"):
             try:
                 from tide.bench.plot import plot_scaling
             except ImportError:
@@ -121,6 +122,24 @@ def run(names: list[str], cfg: BenchConfig, out_dir: str | Path) -> list[Path]:
             else:
                 paths.append(plot_scaling(doc, Path(out_dir) / "scaling.png"))
     return paths
+
+
+def isolated(func, name: str, cfg: BenchConfig) -> dict:
+    """Run one measurement so that its failure (out of memory included) cannot stop the
+    others: the exception is recorded in the measurement's own result (``failed``, no rows),
+    and the device memory it held is released before the next one starts."""
+    from tide.bench import common
+
+    try:
+        return func(cfg)
+    except Exception as exc:  # noqa: BLE001 (any failure is this measurement's result)
+        log.error("bench %s failed: %s: %s", name, type(exc).__name__, exc)
+        doc = common.result(name, device=cfg.device, command=cfg.command,
+                            settings={"preset": cfg.preset}, rows=[], units={})
+        doc["failed"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:500] if str(exc) else ''}"
+        return doc
+    finally:
+        common.free_device(cfg.device)
 
 
 def add_arguments(parser) -> None:
@@ -141,5 +160,10 @@ def main_from_args(args, root: str, argv: list[str]) -> int:
 
     cfg = config(quick=args.quick, device=args.device, repeats=args.repeats,
                  command=command_line(argv))
-    run(args.measurements, cfg, args.out or Path(root) / "bench")
-    return 0
+    out = Path(args.out or Path(root) / "bench")
+    run(args.measurements, cfg, out)
+    failed = [n for n in args.measurements
+              if json.loads((out / f"{n}.json").read_text()).get("failed")]
+    if failed:
+        log.error("bench: %s failed (recorded in their JSON); the others ran", failed)
+    return 1 if failed else 0

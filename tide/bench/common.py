@@ -187,12 +187,33 @@ def result(measurement: str, *, device: torch.device, command: str, settings: di
             "units": {**BASE_UNITS, **units}}
 
 
+def free_device(device: torch.device) -> None:
+    """Release what the last measurement left (Python garbage, the CUDA cache) so the next
+    one's memory figures and headroom are its own."""
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def device_budget(device: torch.device, fraction: float = 0.5) -> float:
+    """Bytes a measurement may plan to allocate beyond what lives now: ``fraction`` of the
+    GPU's free memory (inf on the CPU, whose shapes are sized by the preset)."""
+    if device.type != "cuda":
+        return math.inf
+    free, _total = torch.cuda.mem_get_info(device)
+    return fraction * free
+
+
 def validate(doc: dict, where: str = "bench result") -> None:
-    """Raise ValueError naming the field if ``doc`` is not the result schema."""
+    """Raise ValueError naming the field if ``doc`` is not the result schema (a measurement
+    that failed has ``failed`` and may have no rows)."""
     for key in REQUIRED_FIELDS:
         if key not in doc:
             raise ValueError(f"{where}: field {key!r} is missing")
-    if not isinstance(doc["rows"], list) or not doc["rows"]:
+    if not isinstance(doc["rows"], list) or not (doc["rows"] or doc.get("failed")):
         raise ValueError(f"{where}: field 'rows' expected a non-empty list")
     for key in ("python", "torch", "transformers", "platform"):
         if key not in doc["environment"]:
@@ -225,6 +246,8 @@ def write(doc: dict, out_dir: str | os.PathLike) -> Path:
 def table(doc: dict, columns: list[str] | None = None) -> str:
     """A readable fixed-width table of a result's rows."""
     rows = doc["rows"]
+    if doc.get("failed"):
+        return f"== {doc['measurement']} — {doc['device']}\n  FAILED: {doc['failed']}"
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))
     cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(columns)]

@@ -23,6 +23,7 @@ import types
 import torch
 
 from tide.bench import common
+from tide.bench.flops import student_step_flops
 from tide.bench.shapes import build, shape_name
 from tide.distill import objective
 from tide.distill.batch import collate
@@ -133,8 +134,9 @@ class _TeacherClock:
 
 
 def _setup(cfg, pipeline: str):
-    """Student (trainable, fp32 master weights) and the pipeline's teacher (no grad, low precision)."""
-    student = build(cfg.preset, "student", device=cfg.device, dtype=torch.float32)
+    """Student (trainable, in the bench dtype: bf16 on a GPU, the paper's bf16_pure; fp32 on
+    the CPU) and the pipeline's teacher (no grad, low precision)."""
+    student = build(cfg.preset, "student", device=cfg.device, dtype=cfg.dtype)
     student.train()
     teacher_id = "teacher_b" if pipeline == "B" else "teacher_a"
     model = build(cfg.preset, teacher_id, device=cfg.device, dtype=cfg.teacher_dtype)
@@ -189,17 +191,14 @@ def _no_sharing(teacher):
         teacher.shared_clean = orig
 
 
-def _mfu(flops: float, seconds: float, device) -> float:
-    if device.type != "cuda":
+def _mfu(flops: float, seconds: float, device, dtype: torch.dtype = torch.bfloat16) -> float:
+    """FLOP/s over the dense bf16 peak — only for a bf16 student (an fp32 student against
+    the bf16 peak understates it; NaN on the CPU and for other dtypes)."""
+    if device.type != "cuda" or dtype != torch.bfloat16:
         return math.nan
     name = torch.cuda.get_device_name(device)
     peak = next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), math.nan)
     return flops / seconds / peak
-
-
-def _nonembedding_params(model) -> int:
-    emb = model.get_input_embeddings().weight.numel()
-    return sum(p.numel() for p in model.parameters()) - emb
 
 
 def distill_step(cfg) -> dict:
@@ -213,15 +212,14 @@ def distill_step(cfg) -> dict:
                            cfg.device)
         gen = torch.Generator().manual_seed(0)
         base = common.model_bytes(student) * 4  # weights + grads + AdamW moments
-        n_student = _nonembedding_params(student)
         if pipeline == "B":  # the student alone: same for both pipelines
             t_s = common.measure(lambda: _student_step(student, batch, vocab_mask(student), block, gen),
                                  cfg.device, repeats=cfg.repeats, warmup=cfg.warmup, base_bytes=base)
-            flops = 6 * n_student * 2 * student_tokens
+            flops = student_step_flops(student.config, bsz, L)["total"]
             rows.append(common.row("student", "student_fwd_bwd_sdpa_dense_mask",
                                    params=common.params_b(student), peak_bytes=t_s.peak_bytes,
                                    tokens_per_s=student_tokens / t_s.median, seconds=t_s.median,
-                                   mfu=_mfu(flops, t_s.median, cfg.device)))
+                                   mfu=_mfu(flops, t_s.median, cfg.device, student.dtype)))
             if cfg.device.type == "cuda":
                 try:
                     rows.append(_flex_row(cfg, batch, block, gen, student_tokens, flops))
@@ -253,9 +251,12 @@ def distill_step(cfg) -> dict:
                                    seconds=timing.median, teacher_share=teacher_s / timing.median))
             log.info("distill step %s: %.3f s, teacher share %.0f%%", pipeline, timing.median,
                      100 * teacher_s / timing.median)
-        del student, teacher
+        # free this pipeline's models before the next one's memory is measured (every
+        # closure and the optimizer hold them too)
+        student = teacher = step = batch = noised = None
+        common.free_device(cfg.device)
     settings = {"length": L, "batch": bsz, "block_size": block,
-                "student": shape_name(cfg.preset, "student"), "student_dtype": "float32",
+                "student": shape_name(cfg.preset, "student"), "student_dtype": _dtype(cfg.dtype),
                 "teacher_b": shape_name(cfg.preset, "teacher_b"),
                 "teacher_a": shape_name(cfg.preset, "teacher_a"),
                 "teacher_dtype": _dtype(cfg.teacher_dtype), "repeats": cfg.repeats,
@@ -269,7 +270,9 @@ def distill_step(cfg) -> dict:
     units = {"seconds": "s per call (median)",
              "tokens_per_s": "training positions (batch x length) per second",
              "teacher_share": "teacher seconds inside the step / step seconds",
-             "mfu": "model FLOPs utilisation, 6·N·tokens over the GPU's dense bf16 peak (GPU only)"}
+             "mfu": "model FLOPs utilisation: step FLOPs (decoder matmuls, attention over the "
+                    "full 2L grid, LM head on x_t; tide/bench/flops.py) over the GPU's dense "
+                    "peak for the student dtype (GPU only)"}
     return common.result("distill_step", device=cfg.device, command=cfg.command,
                          settings=settings, rows=rows, units=units)
 
@@ -298,7 +301,7 @@ def _dtype(dtype: torch.dtype) -> str:
 
 def _flex_row(cfg, batch, block, gen, student_tokens, flops) -> dict:
     """Student forward/backward through flex_attention with a BlockMask (GPU)."""
-    student = build(cfg.preset, "student", device=cfg.device, dtype=torch.float32,
+    student = build(cfg.preset, "student", device=cfg.device, dtype=cfg.dtype,
                     attn_implementation="flex_attention")
     student.train()
     block_mask = bd3lm_block_mask(batch["input_ids"].shape[1], block, cfg.device)
@@ -308,7 +311,7 @@ def _flex_row(cfg, batch, block, gen, student_tokens, flops) -> dict:
                        base_bytes=common.model_bytes(student) * 4)
     return common.row("student", "student_fwd_bwd_flex_blockmask", params=common.params_b(student),
                       peak_bytes=t.peak_bytes, tokens_per_s=student_tokens / t.median,
-                      seconds=t.median, mfu=_mfu(flops, t.median, cfg.device))
+                      seconds=t.median, mfu=_mfu(flops, t.median, cfg.device, student.dtype))
 
 
 def compdemo(cfg) -> dict:
@@ -366,7 +369,9 @@ def compdemo(cfg) -> dict:
                                      base_bytes=base)
         except RuntimeError as exc:  # out of memory: recorded; a device bug is raised
             not_measured.append(_failure(f"whole steps of pipeline {pipeline}", exc))
-            del student, teacher
+            student = teacher = steps = variants = batch = n1 = n2 = clean = valid = fn = None
+            one = naive = shared = None
+            common.free_device(cfg.device)
             continue
         plain, student_s = st["step_plain"].median, st["student_fwd_bwd"].median
         for name in [n for n in steps if n.startswith("step_")]:
@@ -378,7 +383,9 @@ def compdemo(cfg) -> dict:
                                    teacher_share=steps[name].teacher_seconds / t.median))
             log.info("compdemo %s %s: step ratio %.2f (teacher/student %.2f)", pipeline, name,
                      t.median / plain, ref / student_s)
-        del student, teacher
+        student = teacher = steps = variants = batch = n1 = n2 = clean = valid = fn = None
+        one = naive = shared = None
+        common.free_device(cfg.device)
     settings = {"length": L, "batch": bsz, "block_size": block, "rho": 0.5,
                 "teacher_b": shape_name(cfg.preset, "teacher_b"),
                 "teacher_a": shape_name(cfg.preset, "teacher_a"),

@@ -122,6 +122,18 @@ def shared_x0_loglikelihood(model, requests: list[tuple[list[int], list[int]]],
     return out
 
 
+def fit_rows_per_forward(rows: int, width: int, vocab: int, logits_bytes: int,
+                         budget: float) -> int:
+    """Largest row count ≤ ``rows`` whose logits fit ``budget`` bytes: each row holds
+    ``width`` × ``vocab`` logits in the model dtype plus two fp32 copies (the CE's upcast
+    and its log-softmax). At 512 rows × 288 positions × 152k vocabulary that is 42 GiB of
+    bf16 logits alone — out of memory on any GPU without this cap."""
+    per_row = width * vocab * (logits_bytes + 4 + 4)
+    if budget == float("inf"):
+        return rows
+    return max(1, min(rows, int(budget // per_row)))
+
+
 def eval_likelihood(cfg) -> dict:
     sizes = cfg.sizes["eval"]
     model = build(cfg.preset, "student", device=cfg.device, dtype=cfg.dtype)
@@ -153,9 +165,15 @@ def eval_likelihood(cfg) -> dict:
                                      rows_per_forward=rows_per_forward)
 
     rows, ref = [], None
-    variants = [(f"per_request_{mc_b}_rows_per_forward", mc_b, True)] + [
-        (f"batched_{n}_rows_per_forward", n, False) for n in sizes["rows_per_forward"]] + [
-        (f"shared_x0_{n}_rows_per_forward", n, "shared_x0") for n in (mc_b, mc_num)]
+    width = max(len(a) + len(b) for a, b in requests)
+    budget = common.device_budget(cfg.device)
+    elt = torch.tensor([], dtype=cfg.dtype).element_size()
+    fit = {n: fit_rows_per_forward(n, width, vocab, elt, budget)
+           for n in {mc_b, mc_num, *sizes["rows_per_forward"]}}
+    variants = [(f"per_request_{fit[mc_b]}_rows_per_forward", fit[mc_b], True)] + [
+        (f"batched_{fit[n]}_rows_per_forward", fit[n], False) for n in sizes["rows_per_forward"]] + [
+        (f"shared_x0_{fit[n]}_rows_per_forward", fit[n], "shared_x0") for n in (mc_b, mc_num)]
+    variants = list({v[0]: v for v in variants}.values())  # capped sizes may coincide
     for _ in range(cfg.warmup):  # the code paths on one request, not minutes of CPU
         batched_loglikelihood(model, requests[:1], [torch.Generator().manual_seed(0)],
                               mask_id=vocab - 1, block_size=sizes["block"], mc_num=mc_num,
@@ -178,7 +196,9 @@ def eval_likelihood(cfg) -> dict:
                 "continuation_tokens": sizes["continuation"], "mc_num": mc_num,
                 "mc_batch_size": mc_b, "block_size": sizes["block"], "repeats": cfg.repeats,
                 "warmup": cfg.warmup, "statistic": "median over repeats, variants interleaved",
-                "threads": torch.get_num_threads()}
+                "threads": torch.get_num_threads(),
+                "rows_per_forward_capped": {str(k): v for k, v in sorted(fit.items()) if v != k},
+                "memory_budget_gb": None if budget == float("inf") else round(budget / 1e9, 2)}
     units = {"tokens_per_s": "[x_t ; x_0] positions of all MC rows (the per-request loop's work) per second",
              "requests_per_s": "loglikelihood requests per second",
              "seconds": "s for all requests (median)",

@@ -19,6 +19,18 @@ from tide.bench.shapes import build, shape_name
 log = logging.getLogger(__name__)
 
 
+def student_step_bytes(student, batch: int, length: int) -> float:
+    """Bytes a student forward/backward of ``batch`` × ``length`` allocates beyond its
+    weights (tide/memory.py's activation, mask and logits terms)."""
+    from tide import memory
+
+    shape = memory.shape_of_config(student.config)
+    est = memory.estimate(shape, shape, memory.RunShape(
+        "B", batch, length, 1, False, "fp32" if student.dtype == torch.float32 else "bf16_pure"))
+    return est["student_grads"] + est["student_activations"] + est["attention_mask"] + \
+        est["student_logits"]
+
+
 def scaling(cfg) -> dict:
     sizes = cfg.sizes["scaling"]
     rows = []
@@ -42,21 +54,33 @@ def scaling(cfg) -> dict:
                                    value=value))
             log.info("scaling %-22s %-13s %5d  %.3f s", variant, axis, value, t.median)
     del model
-    student = build(cfg.preset, "student", device=cfg.device, dtype=torch.float32)
+    student = build(cfg.preset, "student", device=cfg.device, dtype=cfg.dtype)  # bf16 on a GPU
     student.train()
     d = sizes["distill"]
     grid = [("length", v, dict(d["base"], length=v)) for v in d["length"]] + \
            [("batch", v, dict(d["base"], batch=v)) for v in d["batch"]] + \
            [("block_size", v, dict(d["base"], block=v)) for v in d["block"]]
     gen = torch.Generator().manual_seed(0)
+    budget, not_measured = common.device_budget(cfg.device, 0.8), []
     for axis, value, point in grid:
+        need = student_step_bytes(student, point["batch"], point["length"])
+        if need > budget:  # e.g. 2048 × 8 on an 80 GB GPU
+            not_measured.append(f"distill {axis}={value}: estimated {need / 1e9:.1f} GB > "
+                                f"budget {budget / 1e9:.1f} GB")
+            continue
         batch = make_batch("B", synthetic_rows(point["batch"], point["length"],
                                                student.config.vocab_size),
                            point["length"], point["block"], cfg.device)
-        t = common.measure(lambda: _student_step(student, batch, vocab_mask(student),
-                                                 point["block"], gen),
-                           cfg.device, repeats=cfg.scaling_repeats, warmup=1,
-                           base_bytes=common.model_bytes(student) * 4)
+        try:
+            t = common.measure(lambda: _student_step(student, batch, vocab_mask(student),
+                                                     point["block"], gen),
+                               cfg.device, repeats=cfg.scaling_repeats, warmup=1,
+                               base_bytes=common.model_bytes(student) * 4)
+        except torch.OutOfMemoryError as exc:  # recorded; the other points still run
+            not_measured.append(f"distill {axis}={value}: {type(exc).__name__}")
+            del batch
+            common.free_device(cfg.device)
+            continue
         n = point["batch"] * point["length"]
         rows.append(common.row("student", "distill_student_fwd_bwd", params=common.params_b(student),
                                peak_bytes=t.peak_bytes, tokens_per_s=n / t.median,
@@ -66,7 +90,8 @@ def scaling(cfg) -> dict:
                 "sampler_base": s["base"], "distill_base": d["base"],
                 "repeats": cfg.scaling_repeats, "statistic": "median over repeats",
                 "threads": torch.get_num_threads(),
-                "how_to_read": "each row varies one axis (field 'axis') from the base point"}
+                "how_to_read": "each row varies one axis (field 'axis') from the base point",
+                "not_measured": not_measured}
     units = {"seconds": "s per call (median)", "axis": "the varied setting",
              "value": "its value (tokens, rows or block size)",
              "tokens_per_s": "sampler: generated tokens/s; distill: training positions/s"}
