@@ -159,3 +159,17 @@ def test_resume_loads_the_checkpoint_to_the_cpu_first(tmp_path):
     resumed = run()
     assert _SAVED_ON_GPU["restored_to"] == []  # nothing was restored onto "GPU 0"
     assert next(resumed.parameters()).device.type == "cpu"
+
+
+def test_sampler_noise_comes_from_the_generator_on_its_own_device():
+    """The evaluation seeds a CPU generator; on a GPU ``torch.rand(device=cuda,
+    generator=cpu_generator)`` raises. The draw happens on the generator's device (same
+    numbers on any device) and lands on the logits' device."""
+    from tide.sample import _uniform
+
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    out = _uniform((2, 5), torch.device("meta"), g1, torch.float64)
+    assert out.device.type == "meta" and out.dtype == torch.float64
+    torch.rand((2, 5), dtype=torch.float64, generator=g2, device="cpu")  # what meta consumed
+    assert torch.equal(_uniform((2, 5), torch.device("cpu"), g1, torch.float64),
+                       torch.rand((2, 5), dtype=torch.float64, generator=g2, device="cpu"))

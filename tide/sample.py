@@ -248,6 +248,15 @@ class CachedPrefix:
         self.n_valid = self.n_valid + block.shape[1]
 
 
+def _uniform(shape, device: torch.device, generator: torch.Generator | None,
+             dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """U[0, 1) draws on ``device`` from ``generator``, wherever that generator lives: PyTorch
+    refuses a CPU generator for a CUDA tensor, and the evaluation seeds a CPU one (the same
+    draws on any device), so draw on the generator's device and move."""
+    where = generator.device if generator is not None else device
+    return torch.rand(shape, dtype=dtype, device=where, generator=generator).to(device)
+
+
 def propose(logits: torch.Tensor, settings: SamplerSettings,
             generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Candidate tokens and their confidence (§2.3e).
@@ -256,7 +265,7 @@ def propose(logits: torch.Tensor, settings: SamplerSettings,
     softmax(logits)[x̂] (``low_confidence``) or a uniform draw (``random``).
     """
     if settings.temperature > 0:
-        u = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
+        u = _uniform(logits.shape, logits.device, generator, torch.float64)
         gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
         x0 = torch.argmax(logits.double() + settings.temperature * gumbel, dim=-1)
     else:
@@ -265,7 +274,7 @@ def propose(logits: torch.Tensor, settings: SamplerSettings,
         probs = torch.softmax(logits.float(), dim=-1)
         conf = torch.gather(probs, -1, x0[..., None]).squeeze(-1)
     else:
-        conf = torch.rand(x0.shape, device=logits.device, generator=generator)
+        conf = _uniform(x0.shape, logits.device, generator)
     return x0, conf
 
 
