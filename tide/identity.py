@@ -202,6 +202,7 @@ def plan(cfg, rule: str, name: str) -> dict:
         pipeline, run = name.split("_", 1)
         spec = {k: v for k, v in cfg.run(pipeline, run).as_dict().items() if k not in NOT_IDENTITY}
         spec["teacher"] = cfg["models"]["teachers"][pipeline]  # kind, concat order, dtype, …
+        spec["precision"] = cfg.precision  # train.precision changes the numbers (tide/precision.py)
     else:
         raise ValueError(f"identity.plan: expected a training rule {TRAINING_RULES}, found {rule!r}")
     world = (cfg.resources("distill").get("tasks") or 1) if rule == "distill" else 1
