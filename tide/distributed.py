@@ -79,9 +79,13 @@ def init(device: str = "cpu") -> DistInfo:
         local = int(os.environ.get("LOCAL_RANK", 0))
         where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
     backend = "nccl" if device.startswith("cuda") else "gloo"
+    kwargs = {}
     if backend == "nccl":
-        torch.cuda.set_device(local if torch.cuda.device_count() > local else 0)
-    torch.distributed.init_process_group(backend=backend)
+        gpu = local if torch.cuda.device_count() > local else 0
+        torch.cuda.set_device(gpu)
+        # bind the group to this rank's GPU: barrier and object collectives then use it
+        kwargs["device_id"] = torch.device("cuda", gpu)
+    torch.distributed.init_process_group(backend=backend, **kwargs)
     info = DistInfo(rank=rank, world_size=world, local_rank=local, backend=backend, source=source)
     log.info("distributed: rank %d of world size %d (local rank %d, backend %s, rendezvous %s "
              "via %s, job %s)", rank, world, local, backend, where, source,
