@@ -35,7 +35,7 @@ def _peak_allocated(fn) -> int:
     return peak
 
 
-def _measured_and_estimated(pipeline, prec, B, L, V, compdemo):
+def _measured_and_estimated(pipeline, prec, B, L, V, compdemo, scored=False):
     torch.manual_seed(0)
     scfg = A2DQwen3Config(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                           num_key_value_heads=2, head_dim=16, intermediate_size=192,
@@ -51,7 +51,8 @@ def _measured_and_estimated(pipeline, prec, B, L, V, compdemo):
                                  compdemo=compdemo, rho=0.5, temperature=2.0, weight=1.0,
                                  l_init=0.1, l_max=0.9, schedule="cosine", axis_mode="both",
                                  weighting="midrange")
-    ctx = DistillContext(student, teacher, spec, V - 1, V - 4 if pipeline == "B" else None, 8)
+    ctx = DistillContext(student, teacher, spec, V - 1, V - 4 if pipeline == "B" else None, 8,
+                         teacher_scored_only=scored)
     batch = make_batch(pipeline, synthetic_rows(B, L, V), L, 8, "cpu")
     gen = torch.Generator().manual_seed(0)
 
@@ -128,3 +129,31 @@ def test_paper_shapes_without_savings_would_not_fit():
     run = memory.RunShape("A", 8, cfg["data"]["max_length"], cfg["data"]["teacher_max_length"]["A"],
                           True, "bf16_mixed")
     assert memory.estimate(student, teacher, run)["total"] > 0.9 * 80e9
+
+
+def test_teacher_lm_head_at_scored_positions_lowers_the_measured_peak():
+    """The CompDemo teacher logits of pipeline B at half of the positions scored: the teacher
+    call's peak falls with the rows it no longer computes; the step's peak falls too."""
+    from tide.distill.objective import teacher_logits
+
+    torch.manual_seed(0)
+    dims = dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
+                num_key_value_heads=2, intermediate_size=128)
+    teacher = Teacher(build_dense(8192, dims, max_positions=512), "bd3lm", 8191, block_size=8)
+    B, Lt = 4, 64
+    batch = {"teacher_ids": torch.randint(0, 8000, (B, Lt), generator=torch.Generator().manual_seed(1)),
+             "teacher_valid": torch.ones(B, Lt, dtype=torch.bool)}
+    masked = torch.rand(B, Lt, generator=torch.Generator().manual_seed(2)) < 0.5
+    ctx = types.SimpleNamespace(teacher=teacher, run=types.SimpleNamespace(compdemo=True, rho=0.5))
+    at = masked.nonzero(as_tuple=True)
+
+    def call(**kw):
+        return lambda: teacher_logits(ctx, batch, masked, lambda m: m,
+                                      torch.Generator().manual_seed(0), **kw)
+
+    full, scored = _peak_allocated(call()), _peak_allocated(call(at=at))
+    assert scored < 0.7 * full
+    torch.testing.assert_close(call(at=at)(), call()()[at])
+    step_full, _ = _measured_and_estimated("B", "fp32", 4, 64, 4096, True)
+    step_scored, _ = _measured_and_estimated("B", "fp32", 4, 64, 4096, True, scored=True)
+    assert step_scored < step_full

@@ -190,3 +190,27 @@ def test_only_masked_chunks_away_from_the_prompt_are_active():
     masked = torch.zeros_like(batch["labels"], dtype=torch.bool)
     _, chunk_masked, active = chunk_consistent_mask(masked, batch)
     assert not chunk_masked.any() and not active.any()  # nothing masked, nothing scored
+
+
+@pytest.mark.parametrize("objective", sorted(OBJECTIVES))
+@pytest.mark.parametrize("compdemo", [False, True])
+def test_teacher_lm_head_at_scored_positions_gives_the_same_loss(objective, compdemo):
+    """``train.teacher_lm_head: scored`` computes the teacher's logits only where the term
+    reads them: same loss and student gradients as the full [B, Lt, Vt] logits."""
+    from dataclasses import replace
+
+    run = _run(objective, compdemo)
+    batch = _collate(run.pipeline)(_rows(4))
+    out = []
+    for scored in (False, True):
+        student = _student()
+        ctx = DistillContext(student, _teacher(run.pipeline), run, S_MASK,
+                             VSH if run.pipeline == "B" else None, BLOCK)
+        ctx = replace(ctx, teacher_scored_only=scored)
+        loss, logs = distill_loss(ctx, batch, 0.4, torch.Generator().manual_seed(5))
+        loss.backward()
+        out.append((loss.detach(), logs["distill_units"], [p.grad for p in student.parameters()]))
+    torch.testing.assert_close(out[1][0], out[0][0], rtol=1e-5, atol=1e-6)
+    assert out[1][1] == out[0][1]
+    for a, b in zip(out[0][2], out[1][2]):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)

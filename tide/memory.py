@@ -14,9 +14,9 @@ bf16 forward, 4 for fp32; N = parameters; B = per-rank batch; L = student length
 * the BD3LM mask [B, 2L, 2L] (bool);
 * student logits of the x_t half B·L·V: the model's output (e), CE's fp32 copy and its
   log-softmax (4 + 4), and the gradient of the logits (4) during backward;
-* teacher logits B·Lt·Vt: one pass (bf16 output + fp32 copy), with CompDemo two fp32
-  passes (merged in place, tide/distill/compdemo.py) + the bf16 output of the second;
-  pipeline A's chunk log-probabilities add one fp32 log-softmax of them.
+* teacher logits B·Lt·Vt (``teacher_lm_head: scored``: pipeline B ≤ B·L rows): one pass (bf16 output + fp32 copy), with CompDemo two fp32
+  passes (merged in place, tide/distill/compdemo.py) + the bf16 output of the second
+  (pipeline A's chunk log-softmax of them replaces the second pass once merged).
 
 Constants are from the code paths, not fitted; tests/test_memory.py checks the sum against
 allocations measured by the PyTorch profiler on CPU at small shapes (±30 %). Allocator
@@ -117,6 +117,7 @@ class RunShape:
     world_size: int = 1
     fsdp: bool = False
     activation_checkpointing: bool = False
+    teacher_scored_only: bool = False  # train.teacher_lm_head: scored
 
 
 def estimate(student: Shape, teacher: Shape, run: RunShape) -> dict[str, int]:
@@ -140,13 +141,15 @@ def estimate(student: Shape, teacher: Shape, run: RunShape) -> dict[str, int]:
         out["student_activations"] = tokens * student.layers * per_layer
     out["attention_mask"] = B * (2 * L) ** 2
     out["student_logits"] = B * L * student.vocab * (e + 4 + 4 + 4)
-    t_logits = B * Lt * teacher.vocab
+    # scored positions only: pipeline B's masked aligned pairs are at most the student's L
+    # positions per row; pipeline A's worst case (t → 1: every chunk active) is every
+    # teacher token, so only B's bound shrinks
+    rows_t = B * min(L, Lt) if run.teacher_scored_only and run.pipeline == "B" else B * Lt
+    t_logits = rows_t * teacher.vocab
     if run.compdemo:
         out["teacher_logits"] = t_logits * (4 + 4 + 2)
     else:
         out["teacher_logits"] = t_logits * (2 + 4)
-    if run.pipeline == "A":
-        out["teacher_logits"] += t_logits * 4  # chunk log-probabilities' log-softmax
     out["total"] = sum(out.values())
     return out
 
@@ -193,7 +196,8 @@ def config_estimates(cfg, tiny_vocab: int = 1024) -> list[dict]:
                       teacher_length=data["teacher_max_length"][run.pipeline],
                       compdemo=bool(run.compdemo), precision=cfg.precision, world_size=tasks,
                       fsdp=tspec.get("sharding", "replicate") == "fsdp",
-                      activation_checkpointing=bool(switches.get("activation_checkpointing")))
+                      activation_checkpointing=bool(switches.get("activation_checkpointing")),
+                      teacher_scored_only=switches.get("teacher_lm_head", "all") == "scored")
         est = estimate(student, teacher, rs)
         total = est["total"] / GIB
         rows.append({"run": f"{run.pipeline}/{run.name}", "compdemo": rs.compdemo,

@@ -433,7 +433,9 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     check_compatible(cfg, student, tok, teacher, t_tok, vsh, pipeline)
     ctx = DistillContext(student=student, teacher=teacher, run=run,
                          student_mask_id=student.config.mask_token_id,
-                         shared_vocab_size=vsh, block_size=cfg["block_size"])
+                         shared_vocab_size=vsh, block_size=cfg["block_size"],
+                         teacher_scored_only=(cfg.raw.get("train") or {}).get(
+                             "teacher_lm_head", "all") == "scored")
     collate_fn = functools.partial(
         collate, pipeline=pipeline, block_size=cfg["block_size"],
         max_length=cfg["data"]["max_length"], student_tokens=student_tokens(tok),

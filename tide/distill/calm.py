@@ -29,6 +29,21 @@ def chunk_logprobs(logits: torch.Tensor, targets: torch.Tensor,
     return torch.bmm(gold[:, None, :], token_chunk.float()).squeeze(1)
 
 
+def chunk_logprobs_at(logits: torch.Tensor, targets: torch.Tensor, token_chunk: torch.Tensor,
+                      at: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """:func:`chunk_logprobs` from the logits of some positions only.
+
+    ``logits`` [N, V] at positions ``at`` = (rows, positions) [N]; the others count 0, so
+    a chunk whose tokens are all in ``at`` gets exactly :func:`chunk_logprobs`'s value (the
+    chunks scored are those; the rest are not read). Returns [B, C] fp32.
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)  # [N, V]
+    gold = logp.gather(-1, targets[at].long().clamp_min(0)[:, None]).squeeze(-1)  # [N]
+    full = torch.zeros(targets.shape, dtype=gold.dtype, device=gold.device)  # [B, L]
+    full[at] = gold
+    return torch.bmm(full[:, None, :], token_chunk.float()).squeeze(1)
+
+
 def chunk_probs(lp: torch.Tensor, temperature: float) -> torch.Tensor:
     """p = clamp(exp(lp / T), 1e-7, 1 - 1e-7) in fp32 (method.md §1.3); any shape."""
     return torch.exp(lp.float() / temperature).clamp(PROB_EPS, 1.0 - PROB_EPS)

@@ -43,9 +43,10 @@ def merge_pass_logits_(pass1: torch.Tensor, pass2: torch.Tensor,
     """:func:`merge_pass_logits` written into ``pass1`` (returned): no third [B, L, V] copy.
 
     At the paper's shapes a teacher logits tensor is 5–6 GiB in fp32; the caller drops
-    ``pass2`` right after. Same values as :func:`merge_pass_logits` (tested).
+    ``pass2`` right after. Same values as :func:`merge_pass_logits` (tested). Also for the
+    scored rows only: ``pass1``, ``pass2`` [N, V] and ``mask_a`` [N].
     """
-    if pass1.shape != pass2.shape or pass1.shape[:2] != mask_a.shape:
+    if pass1.shape != pass2.shape or pass1.shape[:-1] != mask_a.shape:
         raise ValueError(f"pass logits {tuple(pass1.shape)} / {tuple(pass2.shape)} and "
                          f"M_A mask {tuple(mask_a.shape)} disagree")
     mask = mask_a.bool()

@@ -10,11 +10,12 @@ One table maps each objective to its pieces; ``distill_loss`` follows numbered s
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 
-from tide.distill import calm, compdemo, kl, tidal
+from tide.distill import calm, compdemo, kl, scored, tidal
 from tide.distill.noise import bd3lm_ce, mask_response, sample_t
 from tide.models.student import bd3lm_logits
 
@@ -49,6 +50,8 @@ class DistillContext:
     student_mask_id: int
     shared_vocab_size: int | None  # pipeline B: V_sh
     block_size: int
+    # train.teacher_lm_head: "scored" = teacher logits only where the term reads them
+    teacher_scored_only: bool = False
 
 
 def _teacher_pass(ctx: DistillContext, batch: dict, t_masked: torch.Tensor) -> torch.Tensor:
@@ -59,20 +62,29 @@ def _teacher_pass(ctx: DistillContext, batch: dict, t_masked: torch.Tensor) -> t
 
 
 def teacher_logits(ctx: DistillContext, batch: dict, units_masked: torch.Tensor,
-                   unit_to_teacher: callable, generator: torch.Generator) -> torch.Tensor:
+                   unit_to_teacher: callable, generator: torch.Generator,
+                   at: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Teacher logits [B, Lt, Vt]; with CompDemo, two complementary passes merged (§1.2).
 
     ``units_masked`` [B, U] marks masked units (tokens or chunks); ``unit_to_teacher``
-    maps a unit mask to teacher positions [B, Lt].
+    maps a unit mask to teacher positions [B, Lt]. ``at`` = (rows, positions) [N]: only
+    those teacher positions' logits, [N, Vt] (tide/distill/scored.py).
     """
-    if not ctx.run.compdemo:
-        return _teacher_pass(ctx, batch, unit_to_teacher(units_masked))
-    split_a, split_b = compdemo.split_masked_units(units_masked, ctx.run.rho, generator)
-    # pipeline B: both passes share the clean x_0 half, so its K/V are computed once
-    with ctx.teacher.shared_clean(batch["teacher_ids"], batch["teacher_valid"]):
-        pass1 = _teacher_pass(ctx, batch, unit_to_teacher(split_b))  # M_A revealed
-        pass2 = _teacher_pass(ctx, batch, unit_to_teacher(split_a))  # M_B revealed
-    return compdemo.merge_pass_logits_(pass1, pass2, unit_to_teacher(split_a))  # in place
+    scope = contextlib.nullcontext() if at is None else \
+        scored.lm_head_rows(ctx.teacher.model, *at, batch["teacher_ids"].shape[1])
+    with scope:
+        if not ctx.run.compdemo:
+            out = _teacher_pass(ctx, batch, unit_to_teacher(units_masked))
+            return out if at is None else out[:, 0]
+        split_a, split_b = compdemo.split_masked_units(units_masked, ctx.run.rho, generator)
+        # pipeline B: both passes share the clean x_0 half, so its K/V are computed once
+        with ctx.teacher.shared_clean(batch["teacher_ids"], batch["teacher_valid"]):
+            pass1 = _teacher_pass(ctx, batch, unit_to_teacher(split_b))  # M_A revealed
+            pass2 = _teacher_pass(ctx, batch, unit_to_teacher(split_a))  # M_B revealed
+    if at is None:
+        return compdemo.merge_pass_logits_(pass1, pass2, unit_to_teacher(split_a))  # in place
+    return compdemo.merge_pass_logits_(pass1[:, 0], pass2[:, 0],
+                                       unit_to_teacher(split_a)[at])  # [N, Vt]
 
 
 def _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs):
@@ -86,10 +98,15 @@ def _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs):
         out[bidx.expand_as(pt)[pair_mask], pt[pair_mask]] = True
         return out
 
-    u_all = teacher_logits(ctx, batch, pair_masked, to_teacher, generator)  # [B, Lt, Vt]
+    scored_at = (bidx.expand_as(pt)[pair_masked], pt[pair_masked])  # [N] rows, positions
     vsh = ctx.shared_vocab_size
+    if ctx.teacher_scored_only:
+        u = teacher_logits(ctx, batch, pair_masked, to_teacher, generator,
+                           at=scored_at)[:, :vsh]  # [N, V_sh]
+    else:
+        u_all = teacher_logits(ctx, batch, pair_masked, to_teacher, generator)  # [B, Lt, Vt]
+        u = u_all[scored_at][:, :vsh]  # [N, V_sh]
     s = s_logits[bidx.expand_as(ps)[pair_masked], ps[pair_masked]][:, :vsh].float()  # [N, V_sh]
-    u = u_all[bidx.expand_as(pt)[pair_masked], pt[pair_masked]][:, :vsh]  # [N, V_sh]
     run, temp = ctx.run, ctx.run.temperature
     logs["distill_units"] = int(pair_masked.sum())
     if run.objective == "kl":
@@ -119,10 +136,15 @@ def _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generat
     def to_teacher(chunk_mask):  # [B, C] -> [B, Lt]
         return (t_chunks & chunk_mask[:, None, :]).any(-1)
 
-    u_all = teacher_logits(ctx, batch, chunk_masked, to_teacher, generator)  # [B, Lt, Vt]
+    if ctx.teacher_scored_only:  # the teacher tokens of active chunks only
+        at = (t_chunks & active[:, None, :]).any(-1).nonzero(as_tuple=True)  # [N] each
+        u = teacher_logits(ctx, batch, chunk_masked, to_teacher, generator, at=at)  # [N, Vt]
+        lp_t = calm.chunk_logprobs_at(u, batch["teacher_ids"], t_chunks, at)  # [B, C]
+    else:
+        u_all = teacher_logits(ctx, batch, chunk_masked, to_teacher, generator)  # [B, Lt, Vt]
+        lp_t = calm.chunk_logprobs(u_all, batch["teacher_ids"], t_chunks)  # [B, C]
     temp = ctx.run.temperature
     lp_s = calm.chunk_logprobs(s_logits.float(), batch["input_ids"], batch["student_chunks"])
-    lp_t = calm.chunk_logprobs(u_all, batch["teacher_ids"], t_chunks)  # [B, C]
     p_s, p_t = calm.chunk_probs(lp_s, temp)[active], calm.chunk_probs(lp_t, temp)[active]
     logs["distill_units"] = int(active.sum())
     if ctx.run.objective == "calm":
