@@ -39,10 +39,10 @@ def test_the_guard_catches_a_device_less_factory_in_the_package():
 
 
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES) + ["sft"])
-@pytest.mark.parametrize("compdemo", [False, True])
-def test_a_whole_distillation_step_names_every_device(objective, compdemo):
-    """Collate, loss (student, teacher, CompDemo split and merge, every objective's term)
-    and backward, under the guard."""
+@pytest.mark.parametrize("compdemo,scored", [(False, False), (True, False), (True, True)])
+def test_a_whole_distillation_step_names_every_device(objective, compdemo, scored):
+    """Collate, loss (student, teacher, CompDemo split and merge, every objective's term,
+    the teacher's LM head at scored positions) and backward, under the guard."""
     if objective == "sft" and compdemo:
         pytest.skip("SFT has no teacher")
     student = _student()
@@ -54,7 +54,8 @@ def test_a_whole_distillation_step_names_every_device(objective, compdemo):
             loss, _ = sft_loss(student, batch, S_MASK, BLOCK, gen)
         else:
             ctx = DistillContext(student, _teacher(pipeline), _run(objective, compdemo), S_MASK,
-                                 VSH if pipeline == "B" else None, BLOCK)
+                                 VSH if pipeline == "B" else None, BLOCK,
+                                 teacher_scored_only=scored)
             loss, _ = distill_loss(ctx, batch, 0.3, gen)
         loss.backward()
     assert torch.isfinite(loss) and guard.calls
