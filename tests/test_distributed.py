@@ -348,6 +348,12 @@ def _moe_worker(rank, world, port, out_dir):
             out["b_sharded"] = [b.logits(x, x0) for x in xt]
     except Exception as exc:  # noqa: BLE001 (recorded for the test's message)
         out["b_sharded"] = f"{type(exc).__name__}: {exc}"
+    from tide.distill.scored import lm_head_rows
+
+    at = (xt[0] == 59).nonzero(as_tuple=True)  # the LM head at scored rows, through the root
+    with lm_head_rows(b.model, *at, x0.shape[1]), b.shared_clean(x0):
+        out["b_scored"] = b.logits(xt[0], x0)[:, 0]
+    out["b_scored_want"] = out["b_replicated"][0][at]
     torch.save(out, f"{out_dir}/moe{rank}.pt")
     distributed.shutdown(info)
 
@@ -377,6 +383,7 @@ def test_fsdp_shards_the_decoder_layers_of_an_moe_teacher(tmp_path):
         assert not isinstance(out["b_sharded"], str), out["b_sharded"]
         for got, want in zip(out["b_sharded"], out["b_replicated"]):
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out["b_scored"], out["b_scored_want"], atol=1e-5, rtol=1e-5)
 
 
 def test_decoder_layers_are_chosen_by_structure_not_length():
