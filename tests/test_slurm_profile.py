@@ -52,8 +52,9 @@ def test_missing_partition_fails_before_submission():
 def test_unsatisfiable_gpu_request_fails_before_submission(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((REPO / "config" / "paper.yaml").read_text().replace(
-        "distill: {threads: 16, mem_mb: 256000, runtime: 2880, gpus: 8, tasks: 8}",
-        "distill: {threads: 16, mem_mb: 256000, runtime: 2880, gpus: 8, tasks: 3}"))
+        "distill: {threads: 16, mem_mb: 256000, runtime: 2880, gpus: 8, tasks: 8,",
+        "distill: {threads: 16, mem_mb: 256000, runtime: 2880, gpus: 8, tasks: 3,"))
+    assert "tasks: 3," in bad.read_text()
     res = _run(["--profile", "slurm", "-n", "all", "--configfile", str(bad)],
                env_extra={"TIDE_SLURM_PARTITION": "gpu", "TIDE_SLURM_ACCOUNT": "proj"})
     out = res.stdout + res.stderr
