@@ -390,7 +390,7 @@ def enable_activation_checkpointing(student) -> None:
     """Recompute each decoder layer in the backward instead of keeping its activations
     (``train.activation_checkpointing``): ~14–18 GiB less per rank at the paper's shapes
     (tide/memory.py) for one more student forward; same losses and gradients (tested)."""
-    student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
 def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
