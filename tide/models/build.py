@@ -80,13 +80,42 @@ def load_student(path: str, *, dtype: torch.dtype = torch.float32,
     return model.to(device)
 
 
+def teacher_model_type(path: str, revision: str | None = None) -> str:
+    """``model_type`` of a checkpoint's config.json, read without running any remote code."""
+    from transformers import PretrainedConfig
+
+    cfg, _ = PretrainedConfig.get_config_dict(path, revision=revision)
+    if "model_type" not in cfg:
+        raise ValueError(f"teacher {path}: config.json has no field model_type")
+    return cfg["model_type"]
+
+
+def load_teacher_model(path: str, *, revision: str | None = None,
+                       dtype: torch.dtype = torch.float32, attn_implementation: str = "sdpa"):
+    """The teacher's network (tiny local dir or hub id), frozen later by :class:`Teacher`.
+
+    A LLaDA2 checkpoint (``model_type: llada2_moe``) always loads through the package's native
+    class :class:`tide.models.llada2.LLaDA2MoeForCausalLM` and never through its remote code,
+    which does not run under transformers 5 (tide/models/llada2.py says why). Other model
+    types go through ``AutoModelForCausalLM`` (native transformers classes, or the
+    checkpoint's own ``auto_map`` code).
+    """
+    _check_attn(attn_implementation)
+    from tide.models.llada2 import MODEL_TYPE as LLADA2, LLaDA2MoeForCausalLM
+
+    kwargs = dict(revision=revision, dtype=dtype, attn_implementation=attn_implementation)
+    if teacher_model_type(path, revision) == LLADA2:
+        return LLaDA2MoeForCausalLM.from_pretrained(path, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True, **kwargs)
+
+
 def load_teacher(path: str, *, kind: str, mask_token_id: int, block_size: int = 32,
                  concat_order: str = "x0_xt", dtype: torch.dtype = torch.float32,
-                 attn_implementation: str = "sdpa", device: str = "cpu") -> Teacher:
+                 attn_implementation: str = "sdpa", device: str = "cpu",
+                 revision: str | None = None) -> Teacher:
     """Load a frozen teacher (tiny local dir or hub id) behind the ``Teacher`` adapter."""
-    _check_attn(attn_implementation)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True)
+    model = load_teacher_model(path, revision=revision, dtype=dtype,
+                               attn_implementation=attn_implementation)
     if not 0 <= mask_token_id < model.config.vocab_size:
         raise ValueError(f"teacher {path}: mask_token_id {mask_token_id} outside its vocabulary "
                          f"of {model.config.vocab_size}")
