@@ -406,8 +406,9 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     device, dtype = distributed.device_of(dist, _device(cfg)), _dtype(cfg["dtype"])
     tok = tokenizer(cfg, "student", root)
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
-    student = load_student(model_pointer("bd3lm", root)["path"], dtype=dtype,
-                           attn_implementation=cfg["attn_implementation"], device=device)
+    student = load_student(model_pointer("bd3lm", root)["path"], tokenizer=tok, dtype=dtype,
+                           attn_implementation=cfg["attn_implementation"],
+                           device=device)
     teacher = load_teacher(
         model_pointer(f"teacher_{pipeline}", root)["path"], kind=tspec["kind"],
         mask_token_id=teacher_mask_id(cfg, pipeline, root), block_size=cfg["block_size"],
