@@ -429,9 +429,10 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
         teacher_eos_id=t_tok.eos_token_id)
     steps = run.steps  # epochs-based runs: steps derived from the dataset size below
     rows = _rows(pipeline, "train", root)
+    from tide.train import TrainSettings, steps_from_epochs
+
     if steps is None:
-        steps = int(run.epochs * len(rows) / (run.batch_size * dist.world_size))
-    from tide.train import TrainSettings
+        steps = steps_from_epochs(run.epochs, len(rows), run.batch_size * dist.world_size)
 
     settings = TrainSettings(steps=steps, lr=run.lr, batch_size=run.batch_size,
                              warmup_ratio=run.warmup_ratio, seed=cfg["seed"],
