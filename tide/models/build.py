@@ -118,32 +118,33 @@ def load_student(path: str, *, tokenizer=None, dtype: torch.dtype = torch.float3
     return model.to(device)
 
 
-def teacher_model_type(path: str, revision: str | None = None) -> str:
-    """``model_type`` of a checkpoint's config.json, read without running any remote code."""
-    from transformers import PretrainedConfig
-
-    cfg, _ = PretrainedConfig.get_config_dict(path, revision=revision)
-    if "model_type" not in cfg:
-        raise ValueError(f"teacher {path}: config.json has no field model_type")
-    return cfg["model_type"]
-
-
 def load_teacher_model(path: str, *, revision: str | None = None,
                        dtype: torch.dtype = torch.float32, attn_implementation: str = "sdpa"):
     """The teacher's network (tiny local dir or hub id), frozen later by :class:`Teacher`.
 
-    A LLaDA2 checkpoint (``model_type: llada2_moe``) always loads through the package's native
-    class :class:`tide.models.llada2.LLaDA2MoeForCausalLM` and never through its remote code,
-    which does not run under transformers 5 (tide/models/llada2.py says why). Other model
-    types go through ``AutoModelForCausalLM`` (native transformers classes, or the
-    checkpoint's own ``auto_map`` code).
+    Neither paper teacher's remote code runs under transformers 5, so neither is executed:
+    a LLaDA2 checkpoint (``model_type: llada2_moe``) loads through the package's native
+    :class:`tide.models.llada2.LLaDA2MoeForCausalLM`, a WeDLM one (``model_type: wedlm``)
+    as transformers' ``Qwen3ForCausalLM`` with a translated config (tide/models/wedlm.py).
+    Other model types go through ``AutoModelForCausalLM`` (native transformers classes, or
+    the checkpoint's own ``auto_map`` code).
     """
     _check_attn(attn_implementation)
+    from transformers import PretrainedConfig
+
+    from tide.models import wedlm
     from tide.models.llada2 import MODEL_TYPE as LLADA2, LLaDA2MoeForCausalLM
 
     kwargs = dict(revision=revision, dtype=dtype, attn_implementation=attn_implementation)
-    if teacher_model_type(path, revision) == LLADA2:
+    raw, _ = PretrainedConfig.get_config_dict(path, revision=revision)
+    model_type = raw.get("model_type")
+    if model_type == LLADA2:
         return LLaDA2MoeForCausalLM.from_pretrained(path, **kwargs)
+    if model_type == wedlm.MODEL_TYPE:
+        return Qwen3ForCausalLM.from_pretrained(path, config=wedlm.qwen3_config(raw, path),
+                                                **kwargs)
+    if model_type is None:
+        raise ValueError(f"teacher {path}: config.json has no field model_type")
     return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True, **kwargs)
 
 
