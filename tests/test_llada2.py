@@ -36,9 +36,14 @@ def test_logits_equal_published_code(impl):
 
 
 def test_hub_format_loads_without_remote_code():
-    """AutoModelForCausalLM resolves model_type llada2_moe to the native class."""
+    """The fixture's config has the hub's auto_map but not its files (remote code could not
+    load it): the teacher loader and AutoModelForCausalLM, with or without
+    trust_remote_code, resolve model_type llada2_moe to the registered native class."""
+    assert type(load_teacher_model(str(FIXTURE))) is LLaDA2MoeForCausalLM
+    for trust in (False, True):
+        assert type(AutoModelForCausalLM.from_pretrained(
+            str(FIXTURE), trust_remote_code=trust)) is LLaDA2MoeForCausalLM
     model = AutoModelForCausalLM.from_pretrained(str(FIXTURE))
-    assert type(model) is LLaDA2MoeForCausalLM
     assert not model.config.tie_word_embeddings
     assert model.model.layers[1].mlp.gate.expert_bias.abs().sum() > 0  # buffer loaded
 
