@@ -102,3 +102,26 @@ def test_mask_survives_the_cuda_only_sdpa_step():
     blocked = torch.zeros(1, 1, 3, 3, dtype=torch.bool)
     blocked[..., :2, :2] = True
     assert (additive_mask(blocked, torch.float32)[0, 0, 2] == 0).all()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_kv_cache_block_decoding_equals_full_forward(impl):
+    """LLaDA2's own decoding is block-causal over a cached prefix (its published cache path
+    calls DynamicCache.from_legacy_cache, gone in transformers 5). The native class takes
+    any cache with update(k, v, layer): a prefix run, then a block run against the cache,
+    gives the full block-causal forward's logits of that block."""
+    from tide.models.kv import BlockKVCache
+
+    model = load_teacher_model(str(FIXTURE), attn_implementation=impl)
+    ids = REF["input_ids"][:1, :8]  # blocks of 4: prefix block 0, then block 1
+    block = torch.arange(8) // 4
+    keep = (block[None, :] <= block[:, None])[None, None]  # [1, 1, 8, 8]
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=keep).logits[:, 4:]
+        cache = BlockKVCache(8)
+        model.model(input_ids=ids[:, :4], attention_mask=keep[..., :4, :4],
+                    position_ids=torch.arange(4)[None], past_key_values=cache)
+        cache.commit()
+        cached = model(input_ids=ids[:, 4:], attention_mask=keep[..., 4:, :],
+                       position_ids=torch.arange(4, 8)[None], past_key_values=cache).logits
+    torch.testing.assert_close(cached, full, rtol=0, atol=1e-5)
