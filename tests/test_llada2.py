@@ -35,6 +35,17 @@ def test_logits_equal_published_code(impl):
         torch.testing.assert_close(out[valid], REF[key][valid], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bf16_logits_equal_published_code(impl):
+    """bf16 weights, as a teacher runs on GPU: the router in fp32, expert outputs weighted
+    and summed in fp32 then cast back, rotary in fp32, exactly as published."""
+    model = load_teacher_model(str(FIXTURE), dtype=torch.bfloat16, attn_implementation=impl)
+    valid = REF["key_valid"]
+    with torch.no_grad():
+        out = model(input_ids=REF["input_ids"], attention_mask=bidirectional_mask(valid)).logits
+    torch.testing.assert_close(out[valid], REF[f"logits_{impl}_bf16"][valid], rtol=0, atol=0)
+
+
 def test_hub_format_loads_without_remote_code():
     """The fixture's config has the hub's auto_map but not its files (remote code could not
     load it): the teacher loader and AutoModelForCausalLM, with or without

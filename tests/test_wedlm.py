@@ -42,6 +42,21 @@ def test_logits_equal_wedlm_code_under_the_authors_dict_mask(impl):
         torch.testing.assert_close(shared[valid], REF[key][valid], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bf16_logits_equal_wedlm_code(impl):
+    """bf16 weights, as the teacher runs on GPU: bit-equal, full and shared-prefix passes."""
+    teacher = load_teacher(str(FIXTURE), kind="bd3lm", mask_token_id=REF["mask_id"],
+                           block_size=REF["block_size"], dtype=torch.bfloat16,
+                           attn_implementation=impl)
+    valid = REF["key_valid"]
+    out = teacher.logits(REF["xt"], REF["x0"], valid)
+    with teacher.shared_clean(REF["x0"], valid):
+        shared = teacher.logits(REF["xt"], REF["x0"], valid)
+    for got in (out, shared):
+        torch.testing.assert_close(got[valid], REF[f"logits_{impl}_bf16"][valid].float(), rtol=0,
+                                   atol=0)
+
+
 def test_remote_code_is_never_run():
     """The fixture's auto_map points at files it does not have: remote code cannot load it,
     the teacher loader does (it never executes a checkpoint's WeDLM code)."""
