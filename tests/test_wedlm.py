@@ -105,3 +105,23 @@ def test_config_qwen3_cannot_reproduce_is_refused():
         qwen3_config({k: v for k, v in raw.items() if k != "attention_bias"}, "x")
     with pytest.raises(ValueError, match="use_sliding_window"):
         qwen3_config({**raw, "use_sliding_window": True}, "x")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_qwen3_mask_preparation_returns_our_4d_mask_untouched(impl):
+    """transformers' Qwen3 builds its mask with masking_utils.create_causal_mask, which
+    returns a given 4-D mask as-is on every device (no CUDA-only step, unlike the
+    _unmask_unattended path of older remote code): the mask tested here on CPU is the
+    mask a GPU run uses."""
+    from transformers.masking_utils import create_causal_mask
+
+    from tide.models.masks import bd3lm_mask, to_model_mask, with_key_padding
+
+    model = _teacher(impl).model
+    valid = REF["key_valid"]
+    mask = with_key_padding(bd3lm_mask(16, 8, xt_first=False), valid.repeat(1, 2))
+    ours = to_model_mask(mask, impl, model.dtype)
+    embeds = torch.zeros(2, 32, model.config.hidden_size)
+    got = create_causal_mask(model.config, embeds, ours, None,
+                             position_ids=torch.arange(16).repeat(2)[None].expand(2, -1))
+    assert got is ours
