@@ -207,3 +207,23 @@ def test_chunk_matrices_hand():
     assert t_mat.tolist() == [[True, False], [False, True], [False, True]]
     s_mat, t_mat = chunk_matrices([], 2, 3)
     assert s_mat.shape == (2, 0) and t_mat.shape == (3, 0)
+
+
+# ------------------------------------------------ one leading space (issue 10, item 5)
+
+@pytest.mark.parametrize("student_space", [True, False])
+def test_one_leading_space_difference_still_aligns(cl100k, tok_b, student_space):
+    """The two spans of a message differ by one leading space (one template keeps the space
+    after its header in the content, the other does not): tokenkit pads the shorter side
+    and aligns the message; without that step it yields no chunk at all."""
+    text = "Hello world again"
+    s_ids = _encode(cl100k, (" " if student_space else "") + text)
+    t_ids = _encode(tok_b, ("" if student_space else " ") + text)
+    s_b, t_b = token_bytes(cl100k, s_ids), token_bytes(tok_b, t_ids)
+    chunks = align_minimal_chunks(s_b, t_b)
+    assert len(chunks) == 3  # " Hello" | " world" | " again" on both sides
+    assert chunks[0][:1] == (0,) and chunks[-1][1] == len(s_b) and chunks[-1][3] == len(t_b)
+    for a, b, c, d in chunks[1:]:  # past the first chunk the bytes are the text's own
+        assert b"".join(s_b[a:b]) == b"".join(t_b[c:d])
+    ranges = [(0, len(t_ids), 0, len(s_ids))]
+    assert len(align_example(ranges, s_ids, t_ids, cl100k, tok_b)) == 3

@@ -416,3 +416,24 @@ def test_empirical_lambda_only_from_runs_with_the_plotted_function(tmp_path, cfg
     assert empirical_gap(emp, **lam) < 1e-6
     # the gap exposes a run whose logged λ is not the plotted function
     assert empirical_gap(emp.assign(lam=emp.lam * 0.5), **lam) > 0.05
+
+
+def test_ablations_not_in_the_paper_are_labelled_ours(tmp_path):
+    """Token-level reverse-KL TIDAL and the concat-order null control are ours (issue 10,
+    item 7): labelled in the table, the CSV and with the reason; the others are the paper's."""
+    from tide.report.ablations import OURS, ablation_table, configured, write_ablation_tables
+
+    paper = load_config(Path(__file__).parents[1] / "config" / "paper.yaml")
+    abls = {a.model_id: a for a in configured(paper)}
+    assert abls["B_tidal_on_reverse"].ours and abls["B_concat_xt_x0"].ours
+    assert not abls["A_tidal_on_reverse"].ours  # chunk level: the authors' reverse_alm_taid
+    assert not [m for m, a in abls.items() if a.ours and m not in
+                ("B_tidal_on_reverse", "B_concat_xt_x0")]
+    empty = pd.DataFrame(columns=["model_id", "benchmark", "value"])
+    b = ablation_table("B", list(abls.values()), empty, None, ["mmlu"]).set_index("name")
+    assert b.loc["concat_xt_x0", "origin"] == "ours" and b.loc["growth_linear", "origin"] == "paper"
+    write_ablation_tables(paper, tmp_path, ablation_files=[], scores=None)
+    md = (tmp_path / "ablations.md").read_text()
+    assert f"tidal_on_reverse (not run) [{OURS}]" in md and "reverse_alm_taid" in md
+    assert f"concat_xt_x0 (not run) [{OURS}]" in md and "null control" in md
+    assert f"growth_linear (not run) [{OURS}]" not in md

@@ -292,3 +292,27 @@ def test_row_without_eos_runs_to_max_new_tokens():
     out = generate(model, [[1, 2], [1]], s, mask_id=15, pad_id=0, eos_ids={3})
     assert out == [[9] * 10, [9] * 10]
     assert model.calls == 3 * math.ceil(5 / 3)  # steps_per_block = 2, every block needs 2
+
+
+def test_confidence_in_the_logits_dtype_as_dllm():
+    """bf16 logits whose near-1 confidences tie in bf16 but not in fp32 (issue 10, item 4).
+
+    dllm computes softmax in the logits' dtype and ranks with torch.topk: slots 1 and 2 tie
+    at 1.0 in bf16 and topk keeps slot 1; an fp32 softmax would rank slot 2 first.
+    """
+    import torch.nn.functional as F
+
+    from tide.sample import SamplerSettings, propose, select_commits
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(11):  # the 11th draw of this generator is such a case (found by search)
+        logits = (torch.randn(1, 4, 64, generator=g) * 3).bfloat16()
+        logits[0, :, 0] += 12
+    x0, conf = propose(logits, SamplerSettings(), None)
+    dllm_conf = torch.gather(F.softmax(logits, dim=-1), -1, x0[..., None]).squeeze(-1)
+    assert conf.dtype == torch.bfloat16 and torch.equal(conf, dllm_conf)
+    masked = torch.ones(1, 4, dtype=torch.bool)
+    fp32_conf = torch.softmax(logits.float(), -1).gather(-1, x0[..., None]).squeeze(-1)
+    assert torch.topk(fp32_conf, 1).indices.item() == 2  # what the fp32 choice would be
+    commit = select_commits(conf, masked, 1)
+    assert commit[0].nonzero().flatten().tolist() == [torch.topk(dllm_conf, 1).indices.item()] == [1]

@@ -262,7 +262,9 @@ def propose(logits: torch.Tensor, settings: SamplerSettings,
     """Candidate tokens and their confidence (§2.3e).
 
     x̂ = argmax(logits) at T = 0, else argmax(logits + T·Gumbel) in float64. Confidence is
-    softmax(logits)[x̂] (``low_confidence``) or a uniform draw (``random``).
+    softmax(logits)[x̂] in the logits' own dtype (``low_confidence``; dllm's sampler: in a bf16
+    evaluation near-1 confidences tie in bf16, and an fp32 softmax would break those ties
+    differently) or a uniform draw (``random``).
     """
     if settings.temperature > 0:
         u = _uniform(logits.shape, logits.device, generator, torch.float64)
@@ -271,7 +273,7 @@ def propose(logits: torch.Tensor, settings: SamplerSettings,
     else:
         x0 = torch.argmax(logits, dim=-1)
     if settings.remasking == "low_confidence":
-        probs = torch.softmax(logits.float(), dim=-1)
+        probs = torch.softmax(logits, dim=-1)  # logits' dtype, as dllm
         conf = torch.gather(probs, -1, x0[..., None]).squeeze(-1)
     else:
         conf = _uniform(x0.shape, logits.device, generator)
@@ -279,8 +281,11 @@ def propose(logits: torch.Tensor, settings: SamplerSettings,
 
 
 def select_commits(conf: torch.Tensor, still_masked: torch.Tensor, k: int) -> torch.Tensor:
-    """Boolean [N, n]: the top-k most confident still-masked slots of each row (§2.3e)."""
-    scores = torch.where(still_masked, conf.float(), torch.full_like(conf, -math.inf, dtype=torch.float))
+    """Boolean [N, n]: the top-k most confident still-masked slots of each row (§2.3e).
+
+    Ranked in the confidences' own dtype (ties included) as dllm's ``torch.topk`` does.
+    """
+    scores = torch.where(still_masked, conf, torch.full_like(conf, -math.inf))
     k = min(k, still_masked.shape[1])
     idx = torch.topk(scores, k, dim=-1).indices  # [N, k]
     commit = torch.zeros_like(still_masked).scatter_(1, idx, True)

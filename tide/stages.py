@@ -417,7 +417,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     device = distributed.device_of(dist, _device(cfg))
     tok = tokenizer(cfg, "student", root)
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
-    student = load_student(model_pointer("bd3lm", root)["path"], dtype=precision.weights_dtype(prec),
+    student = load_student(model_pointer("bd3lm", root)["path"], tokenizer=tok,
+                           dtype=precision.weights_dtype(prec),
                            attn_implementation=cfg["attn_implementation"], device=device)
     if (cfg.raw.get("train") or {}).get("activation_checkpointing"):
         enable_activation_checkpointing(student)
@@ -443,9 +444,10 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
         teacher_eos_id=t_tok.eos_token_id)
     steps = run.steps  # epochs-based runs: steps derived from the dataset size below
     rows = _rows(pipeline, "train", root)
+    from tide.train import TrainSettings, steps_from_epochs
+
     if steps is None:
-        steps = int(run.epochs * len(rows) / (run.batch_size * dist.world_size))
-    from tide.train import TrainSettings
+        steps = steps_from_epochs(run.epochs, len(rows), run.batch_size * dist.world_size)
 
     settings = TrainSettings(steps=steps, lr=run.lr, batch_size=run.batch_size,
                              warmup_ratio=run.warmup_ratio, seed=cfg["seed"],

@@ -112,14 +112,26 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
     return out
 
 
+def warmup_steps(warmup_ratio: float, total: int) -> int:
+    """W = ⌈warmup_ratio · T⌉, as HF ``TrainingArguments.get_warmup_steps`` computes it."""
+    return math.ceil(warmup_ratio * total)
+
+
+def steps_from_epochs(epochs: float, n_examples: int, global_batch: int) -> int:
+    """T = ⌈epochs · ⌈N / global batch⌉⌉: HF Trainer's max_steps with drop_last off and no
+    accumulation (each epoch's last, partial batch is a step; ⌈⌈N/b⌉/w⌉ = ⌈N/(b·w)⌉)."""
+    return math.ceil(epochs * math.ceil(n_examples / global_batch))
+
+
 def lr_lambda(warmup_steps: int, total: int) -> Callable[[int], float]:
-    """Linear warm-up then cosine decay to 0 (HF ``cosine`` schedule)."""
+    """HF ``get_cosine_schedule_with_warmup``: factor s/max(1, W) for s < W, then
+    ½(1 + cos(π · (s − W)/max(1, T − W))); s = optimizer steps taken so far (0 first)."""
 
     def f(step: int) -> float:
         if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
+            return step / max(1, warmup_steps)
         progress = (step - warmup_steps) / max(1, total - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
     return f
 
@@ -206,7 +218,7 @@ def train(model: torch.nn.Module, rows, collate_fn: Callable[[list], dict],
     gen = torch.Generator().manual_seed(settings.seed + dist.rank)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.999),
                             eps=1e-8, weight_decay=0.0)
-    warmup = int(settings.warmup_ratio * settings.steps)
+    warmup = warmup_steps(settings.warmup_ratio, settings.steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup, settings.steps))
     ident = run_identity(settings, dist.world_size, identity)
     if dist.is_main:

@@ -42,10 +42,15 @@ def pad_student(rows: list[dict], *, block_size: int, eos_id: int, pad_id: int,
 
 
 def pad_teacher(rows: list[dict], *, block_size: int, eos_id: int, max_length: int,
-                field: str = "teacher_input_ids") -> tuple[torch.Tensor, torch.Tensor]:
+                field: str = "teacher_input_ids",
+                eos_visible: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher ids padded with its EOS to a multiple of the block (method.md §1.4), capped.
 
-    Returns ids [B, Lt] and key_valid [B, Lt] (False on padding, which the teacher masks).
+    Returns ids [B, Lt] and key_valid [B, Lt]. Batch padding (past a row's own block-rounded
+    length) is always invalid, i.e. masked by the teacher. ``eos_visible``: a row's own EOS
+    block padding is valid too, as the authors' WeDLM collator marks it (attention mask 1 up
+    to the block-rounded length, ``distill_wedlm.py``), so the teacher's last block sees that
+    the answer ended; otherwise only the row's real tokens are valid.
     """
     seqs = [list(r[field])[:max_length] for r in rows]
     length = min(max(_round_up(len(s), block_size) for s in seqs), _round_up(max_length, block_size))
@@ -53,7 +58,7 @@ def pad_teacher(rows: list[dict], *, block_size: int, eos_id: int, max_length: i
     valid = torch.zeros((len(rows), length), dtype=torch.bool, device=HOST)
     for i, s in enumerate(seqs):
         ids[i, : len(s)] = torch.tensor(s, dtype=torch.long, device=HOST)
-        valid[i, : len(s)] = True
+        valid[i, : min(_round_up(len(s), block_size), length) if eos_visible else len(s)] = True
     return ids, valid
 
 
@@ -100,8 +105,10 @@ def collate(rows: list[dict], *, pipeline: str | None, block_size: int, max_leng
         # the teacher is cut at the end of the last chunk that fits the student (method.md §1.4)
         rows = [{**r, "teacher_input_ids": list(r["teacher_input_ids"])[: max(
             (c[3] for c in r["chunks"]), default=len(r["teacher_input_ids"]))]} for r in rows]
+    # pipeline B (WeDLM, BD3LM layout): its EOS block padding is visible, as in the authors'
+    # collator; pipeline A (LLaDA2, bidirectional) sees only its real tokens
     t_ids, t_valid = pad_teacher(rows, block_size=block_size, eos_id=teacher_eos_id,
-                                 max_length=teacher_max_length)
+                                 max_length=teacher_max_length, eos_visible=pipeline == "B")
     batch.update(teacher_ids=t_ids, teacher_valid=t_valid)
     ls, lt = batch["input_ids"].shape[1], t_ids.shape[1]
     if pipeline == "B":

@@ -71,14 +71,48 @@ def token_bytes(tokenizer, ids: Sequence[int]) -> list[bytes]:
     return out
 
 
+def leading_spaces(tokens: Sequence[bytes]) -> int:
+    """Number of consecutive space bytes at the start of a token list (across tokens)."""
+    count = 0
+    for token in tokens:
+        stripped = token.lstrip(b" ")
+        count += len(token) - len(stripped)
+        if stripped:
+            break
+    return count
+
+
+def reconcile_leading_spaces(s_bytes: Sequence[bytes],
+                             t_bytes: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Pad the side with fewer leading spaces with spaces on its first token (tokenkit).
+
+    The same message can be located in two templated texts with or without the space that
+    follows its header (one tokenizer folds it into the content's first token, the other
+    does not); without this step the byte lengths never agree and the whole message yields
+    no chunk. tokenkit's ``get_alignment_indices`` counts the leading spaces of both sides
+    and prepends the difference to the first token of the shorter side (method.md §1.3).
+    """
+    s_list, t_list = list(s_bytes), list(t_bytes)
+    if not s_list or not t_list:
+        return s_list, t_list
+    diff = leading_spaces(s_list) - leading_spaces(t_list)
+    if diff > 0:
+        t_list[0] = b" " * diff + t_list[0]
+    elif diff < 0:
+        s_list[0] = b" " * -diff + s_list[0]
+    return s_list, t_list
+
+
 def align_minimal_chunks(s_bytes: Sequence[bytes], t_bytes: Sequence[bytes]) -> list[Chunk]:
     """Minimal chunks of two byte tokenizations of the same text (method.md §1.3).
 
-    Two-pointer walk: advance the side whose cumulative byte length is behind (the student
+    A difference in leading spaces is first reconciled as tokenkit does
+    (:func:`reconcile_leading_spaces`). Two-pointer walk: advance the side whose cumulative byte length is behind (the student
     on ties); when both sides have advanced and the lengths agree, close the chunk.
     Returns relative half-open spans (s_start, s_end, t_start, t_end); chunks whose
     concatenated bytes differ, and an unclosed tail, are dropped.
     """
+    s_bytes, t_bytes = reconcile_leading_spaces(s_bytes, t_bytes)
     chunks: list[Chunk] = []
     i = j = 0  # next student / teacher token
     s0 = t0 = 0  # start of the open chunk

@@ -81,27 +81,95 @@ def placement(device: str) -> dict:
     return {"device_map": {"": str(device)}}
 
 
-def load_student(path: str, *, dtype: torch.dtype = torch.float32,
-                 attn_implementation: str = "sdpa", device: str = "cpu"):
-    """Load a BD3LM student saved as ``a2d-qwen3`` (ours or a released checkpoint)."""
+#: dllm's BD3LM block size (its trainer and sampler default; the released configs store none)
+DEFAULT_BLOCK_SIZE = 32
+
+
+def mask_id_from_tokenizer(tok) -> int | None:
+    """The tokenizer's mask token id: its declared ``mask_token_id``, else ``<|mask|>``."""
+    if tok is None:
+        return None
+    if getattr(tok, "mask_token_id", None) is not None:
+        return int(tok.mask_token_id)
+    mask_id = tok.get_vocab().get("<|mask|>")
+    return None if mask_id is None else int(mask_id)
+
+
+def load_student(path: str, *, tokenizer=None, dtype: torch.dtype = torch.float32,
+                 attn_implementation: str = "sdpa", device: str = "cpu",
+                 revision: str | None = None):
+    """Load a BD3LM student saved as ``a2d-qwen3`` (ours or a released checkpoint).
+
+    The released ``dllm-hub/Qwen3-0.6B-diffusion-bd3lm-v0.1`` config has neither
+    ``mask_token_id`` nor ``block_size``: the mask id then comes from ``tokenizer`` (a
+    tokenizer or its path: ``mask_token_id`` or ``<|mask|>``, 151669 for the real one), as
+    the evaluation loader does; the block size falls back to 32, dllm's default (its trainer
+    and sampler take the block size as an argument, never from the model config).
+    """
     _check_attn(attn_implementation)
     model = AutoModelForMaskedLM.from_pretrained(
-        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True,
-        **placement(device))
+        path, revision=revision, dtype=dtype, attn_implementation=attn_implementation,
+        trust_remote_code=True, **placement(device))
     if getattr(model.config, "mask_token_id", None) is None:
-        raise ValueError(f"{path}/config.json: field mask_token_id is missing; a BD3LM student "
-                         "needs it (read it from the checkpoint's tokenizer)")
+        tok = tokenizer
+        if isinstance(tokenizer, str):
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(tokenizer, revision=revision)
+        mask_id = mask_id_from_tokenizer(tok)
+        if mask_id is None:
+            where = f"tokenizer {getattr(tok, 'name_or_path', tokenizer)!r} has no <|mask|> token" \
+                if tok is not None else "no tokenizer was given to read <|mask|> from"
+            raise ValueError(f"student checkpoint {path!r}: config.json has no field "
+                             f"mask_token_id and {where}; a BD3LM student needs a mask id")
+        model.config.mask_token_id = mask_id
+        log.info("student %s: mask_token_id %d from its tokenizer (config has none)", path, mask_id)
+    if getattr(model.config, "block_size", None) is None:
+        model.config.block_size = DEFAULT_BLOCK_SIZE
+        log.info("student %s: block_size %d (dllm default; config has none)", path,
+                 DEFAULT_BLOCK_SIZE)
     return model.to(device)
+
+
+def load_teacher_model(path: str, *, revision: str | None = None,
+                       dtype: torch.dtype = torch.float32, attn_implementation: str = "sdpa",
+                       device: str = "cpu"):
+    """The teacher's network (tiny local dir or hub id), frozen later by :class:`Teacher`.
+
+    Neither paper teacher's remote code runs under transformers 5, so neither is executed:
+    a LLaDA2 checkpoint (``model_type: llada2_moe``) loads through the package's native
+    :class:`tide.models.llada2.LLaDA2MoeForCausalLM`, a WeDLM one (``model_type: wedlm``)
+    as transformers' ``Qwen3ForCausalLM`` with a translated config (tide/models/wedlm.py).
+    Other model types go through ``AutoModelForCausalLM`` (native transformers classes, or
+    the checkpoint's own ``auto_map`` code).
+    """
+    _check_attn(attn_implementation)
+    from transformers import PretrainedConfig
+
+    from tide.models import wedlm
+    from tide.models.llada2 import MODEL_TYPE as LLADA2, LLaDA2MoeForCausalLM
+
+    kwargs = dict(revision=revision, dtype=dtype, attn_implementation=attn_implementation,
+                  **placement(device))
+    raw, _ = PretrainedConfig.get_config_dict(path, revision=revision)
+    model_type = raw.get("model_type")
+    if model_type == LLADA2:
+        return LLaDA2MoeForCausalLM.from_pretrained(path, **kwargs)
+    if model_type == wedlm.MODEL_TYPE:
+        return Qwen3ForCausalLM.from_pretrained(path, config=wedlm.qwen3_config(raw, path),
+                                                **kwargs)
+    if model_type is None:
+        raise ValueError(f"teacher {path}: config.json has no field model_type")
+    return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True, **kwargs)
 
 
 def load_teacher(path: str, *, kind: str, mask_token_id: int, block_size: int = 32,
                  concat_order: str = "x0_xt", dtype: torch.dtype = torch.float32,
-                 attn_implementation: str = "sdpa", device: str = "cpu") -> Teacher:
+                 attn_implementation: str = "sdpa", device: str = "cpu",
+                 revision: str | None = None) -> Teacher:
     """Load a frozen teacher (tiny local dir or hub id) behind the ``Teacher`` adapter."""
-    _check_attn(attn_implementation)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, attn_implementation=attn_implementation, trust_remote_code=True,
-        **placement(device))
+    model = load_teacher_model(path, revision=revision, dtype=dtype,
+                               attn_implementation=attn_implementation, device=device)
     if not 0 <= mask_token_id < model.config.vocab_size:
         raise ValueError(f"teacher {path}: mask_token_id {mask_token_id} outside its vocabulary "
                          f"of {model.config.vocab_size}")

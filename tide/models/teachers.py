@@ -90,9 +90,30 @@ def diffusion_logits(model, kind: str, noised: torch.Tensor, clean: torch.Tensor
         key_valid = torch.ones_like(noised, dtype=torch.bool)
     if kind == "bidirectional":
         mask = bidirectional_mask(key_valid)  # [B, 1, L, L]
-        attn = to_model_mask(mask, model.config._attn_implementation, model.dtype)
-        return model(input_ids=noised, attention_mask=attn).logits
+        return model(input_ids=noised, attention_mask=bidirectional_model_mask(model, mask)).logits
     if clean is None:
         raise ValueError("a bd3lm teacher needs the clean sequence x_0")
     return bd3lm_logits(model, noised, clean, block_size,
                         xt_first=concat_order == "xt_x0", key_valid=key_valid)
+
+
+def bidirectional_model_mask(model, mask: torch.Tensor) -> torch.Tensor:
+    """The boolean [B, 1, L, L] mask in the form this bidirectional teacher takes.
+
+    The native LLaDA2 class (tide/models/llada2.py) takes the boolean keep-mask on sdpa and
+    eager alike. A LLaDA2 checkpoint loaded through its published remote code is refused:
+    that code inverts a 4-D mask on eager and rejects a boolean one on CUDA sdpa, and does not
+    run correctly under transformers 5 at all. Native transformers decoders (the tiny
+    Qwen3-MoE teacher) get :func:`to_model_mask`.
+    """
+    from tide.models.llada2 import MODEL_TYPE as LLADA2, LLaDA2MoeForCausalLM
+
+    inner = getattr(model, "module", model)
+    if isinstance(inner, LLaDA2MoeForCausalLM):
+        return mask
+    if getattr(inner.config, "model_type", None) == LLADA2:
+        raise ValueError(
+            f"LLaDA2 teacher loaded as {type(inner).__name__} (its remote code); load it with "
+            "tide.models.load_teacher_model, which uses the native LLaDA2MoeForCausalLM")
+    return to_model_mask(mask, inner.config._attn_implementation, inner.dtype)
+

@@ -10,7 +10,9 @@ Inputs:
 
 The full method of a pipeline is the main run every ablation of that pipeline modifies (its
 ``base``: TIDE-Shared in B, TIDE-Cross in A, the native methods). Δ = ablation − full method,
-both rounded to 2 decimals first. A configured ablation without a rows file is listed as
+both rounded to 2 decimals first. An ablation that is not the paper's (``OURS_REASONS``:
+token-level reverse-KL TIDAL, the concat-order null control) is labelled "ours, not the
+paper's" in every table (column ``origin``) with the reason as a note. A configured ablation without a rows file is listed as
 "not run"; a missing score is a marked blank, never 0. ``Avg`` is over the ablation
 benchmarks and is blank when any of them is.
 """
@@ -35,6 +37,17 @@ FULL_METHOD = {"A": "TIDE-Cross (native, pipeline A)", "B": "TIDE-Shared (native
 PIPELINE_TITLE = {"B": "Pipeline B: shared tokenizer (WeDLM-8B teacher)",
                   "A": "Pipeline A: cross tokenizer (LLaDA2.0-mini teacher)"}
 NOT_RUN = "not run"
+OURS = "ours, not the paper's"
+#: ablations that are not the paper's (method.md §4): why, keyed by a changed run field/value
+OURS_REASONS = {
+    ("objective", "tidal_reverse_kl"): (
+        "token-level reverse-KL TIDAL (pipeline B) is ours: the authors' code applies TIDAL to "
+        "a reverse objective only at chunk level (reverse_alm_taid, pipeline A)."),
+    ("concat_order", "xt_x0"): (
+        "teacher concat order [x_t ; x_0] is a null control, ours: in the authors' code both "
+        "orders are the same attention problem with keys reordered (mask by segment, same "
+        "position ids), equal up to float rounding."),
+}
 NOTE_BLANK = f"{BLANK_MD} = no score (ablation not run, or its evaluation did not finish)."
 NOTE_AVG = ("Avg is over the ablation benchmarks of this table, blank when any is blank; "
             "Δ = ablation − full method, in points.")
@@ -53,6 +66,14 @@ class Ablation:
     @property
     def model_id(self) -> str:
         return f"{self.pipeline}_{self.name}"
+
+    @property
+    def ours(self) -> str | None:
+        """Why this ablation is ours and not one of the paper's, or None when it is theirs."""
+        for (key, value), reason in OURS_REASONS.items():
+            if self.differs.get(key) == value:
+                return reason
+        return None
 
 
 def configured(cfg) -> list[Ablation]:
@@ -126,8 +147,8 @@ def ablation_table(pipeline: str, ablations: list[Ablation], rows: pd.DataFrame,
     for base in bases:
         vals = {b: score.get((f"{pipeline}_{base}", b), np.nan) for b in shown}
         records.append({"name": f"full method: {base}", "model_id": f"{pipeline}_{base}",
-                        "axis": "—", "changes": "", "status": "full method", "values": vals,
-                        "base_values": vals})
+                        "axis": "—", "changes": "", "status": "full method", "origin": "paper",
+                        "values": vals, "base_values": vals})
     for a in mine:
         got = rows[rows["model_id"] == a.model_id]
         vals = {b: float(got.loc[got.display == b, "value"].iloc[0])
@@ -136,10 +157,11 @@ def ablation_table(pipeline: str, ablations: list[Ablation], rows: pd.DataFrame,
         changes = ", ".join(f"{k}: {v}" for k, v in sorted(a.differs.items()))
         records.append({"name": a.name, "model_id": a.model_id, "axis": a.axis or "",
                         "changes": changes, "status": "ok" if len(got) else NOT_RUN,
+                        "origin": "ours" if a.ours else "paper",
                         "values": vals, "base_values": base_vals})
     out = []
     for r in records:
-        row = {k: r[k] for k in ("name", "model_id", "axis", "changes", "status")}
+        row = {k: r[k] for k in ("name", "model_id", "axis", "changes", "status", "origin")}
         vals = [round_half_up(r["values"][b]) for b in shown]
         base = [round_half_up(r["base_values"][b]) for b in shown]
         for b, v, bv in zip(shown, vals, base):
@@ -167,6 +189,7 @@ def _render_rows(table: pd.DataFrame, shown: list[str]):
     for _, r in table.iterrows():
         full = r["status"] == "full method"
         name = r["name"] if r["status"] != NOT_RUN else f"{r['name']} ({NOT_RUN})"
+        name = f"{name} [{OURS}]" if r["origin"] == "ours" else name
         cells = [name, r["axis"], r["changes"] or "—"]
         cls = ["", "", ""]
         for b in shown + [AVG]:
@@ -208,7 +231,8 @@ def write_ablation_tables(cfg, out_dir: str | os.PathLike, *, ablation_files: li
         frames.append(table.assign(pipeline=pipeline))
         header, body, classes = _render_rows(table, shown)
         blank = any("blank" in c for row in classes for c in row)
-        notes = [NOTE_AVG] + ([NOTE_BLANK] if blank else [])
+        ours = sorted({a.ours for a in abls if a.pipeline == pipeline and a.ours})
+        notes = [NOTE_AVG] + ([NOTE_BLANK] if blank else []) + [f"[{OURS}]: {r}" for r in ours]
         md += [f"## {PIPELINE_TITLE[pipeline]}", "", f"Full method: {FULL_METHOD[pipeline]}.",
                "", markdown_table(header, body, notes, align_left=3)]
         html_parts += [f"<h2>{PIPELINE_TITLE[pipeline]}</h2>",
