@@ -316,3 +316,26 @@ def test_confidence_in_the_logits_dtype_as_dllm():
     assert torch.topk(fp32_conf, 1).indices.item() == 2  # what the fp32 choice would be
     commit = select_commits(conf, masked, 1)
     assert commit[0].nonzero().flatten().tolist() == [torch.topk(dllm_conf, 1).indices.item()] == [1]
+
+
+def test_generated_pad_is_padding_in_later_blocks(tok, student, prompts):
+    """Issue 10 item 6: dllm finds padding by value, so a generated token equal to pad_id is
+    no key and takes no position in later blocks. With the switch on (the paper default)
+    the three prefix modes agree; the tokens after it differ from the switch off."""
+    mask_id = tok.mask_token_id
+    never = {tok.convert_tokens_to_ids("<|im_end|>")}
+    base = SamplerSettings(max_new_tokens=24, steps=24, block_size=8, stop_on_eos=False,
+                           generated_pad_as_padding=False)
+    first = generate(student, prompts[:1], base, mask_id=mask_id, pad_id=tok.pad_token_id,
+                     eos_ids=never)[0]
+    # call the token committed at block 0, slot 2 "the pad": it recurs nowhere in the prompt
+    pad = next(t for t in first[:8] if t not in prompts[0])
+    assert SamplerSettings().generated_pad_as_padding is True
+    out = {}
+    for cache in ("off", "per_block", "incremental"):
+        s = SamplerSettings(**{**base.__dict__, "cache": cache, "generated_pad_as_padding": True})
+        out[cache] = generate(student, prompts[:1], s, mask_id=mask_id, pad_id=pad, eos_ids=never)
+    assert out["off"] == out["per_block"] == out["incremental"]
+    kept = generate(student, prompts[:1], base, mask_id=mask_id, pad_id=pad, eos_ids=never)
+    assert kept[0][:8] == out["off"][0][:8]  # block 0 is the same either way
+    assert kept[0][8:] != out["off"][0][8:]  # later blocks no longer see the pad

@@ -58,6 +58,10 @@ class SamplerSettings:
     stop_on_eos: bool = True
     cache: str = "incremental"  # how the prefix is computed: CACHE_MODES (module docstring)
     threshold: float | None = None  # confidence-threshold parallel decoding instead of `steps`
+    # dllm finds padding by value (x != pad_id) over the whole sequence, so a *generated*
+    # token equal to pad_id is padding for every later block: no key, no position (spec §2,
+    # issue 10 item 6). True = the authors' behaviour (paper default); False keeps it valid.
+    generated_pad_as_padding: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_new_tokens", "steps", "block_size"):
@@ -235,17 +239,28 @@ class CachedPrefix:
         out[:, keep] = part
         return out
 
-    def append(self, block: torch.Tensor) -> None:
-        """Commit a finished block [N, n]: its K/V join the prefix (no LM head needed)."""
+    def append(self, block: torch.Tensor, block_valid: torch.Tensor | None = None) -> None:
+        """Commit a finished block [N, n]: its K/V join the prefix (no LM head needed).
+
+        ``block_valid`` [N, n] (default all True) marks committed tokens that later blocks
+        treat as padding (``SamplerSettings.generated_pad_as_padding``)."""
+        if block_valid is None:
+            block_valid = self.valid.new_ones(block.shape)
         prefix = torch.cat([self.prefix, block], dim=1)
-        valid = torch.cat([self.valid, self.valid.new_ones(block.shape)], dim=1)
+        valid = torch.cat([self.valid, block_valid], dim=1)
         if self.mode == "per_block":
             self._prefill(prefix, valid)
             return
-        self.model.base_model(**self._block_inputs(block))
+        inputs = self._block_inputs(block)
+        # positions and keys as the prefill of ``valid`` would give them
+        key_valid = torch.cat([self.valid, block_valid], dim=1)
+        inputs["position_ids"] = (self.n_valid[:, None]
+                                  + torch.cumsum(block_valid.long(), dim=1) - 1).clamp(min=0)
+        inputs["attention_mask"] = _step_mask(self.model, key_valid, block.shape[1])
+        self.model.base_model(**inputs)
         self.cache.commit()
         self.prefix, self.valid = prefix, valid
-        self.n_valid = self.n_valid + block.shape[1]
+        self.n_valid = self.n_valid + block_valid.long().sum(1)
 
 
 def _uniform(shape, device: torch.device, generator: torch.Generator | None,
@@ -377,13 +392,15 @@ def generate(model, prompts: list[list[int]], settings: SamplerSettings, *, mask
         block = torch.full((len(prompts), n), mask_id, dtype=torch.long, device=device)
         block = _denoise_block(step_logits, block, settings, steps_per_block, generator, on_step, b)
         x = torch.cat([x, block], dim=1)
-        valid = torch.cat([valid, valid.new_ones(len(prompts), n)], dim=1)
+        block_valid = (block != pad_id) if settings.generated_pad_as_padding \
+            else torch.ones_like(block, dtype=torch.bool)
+        valid = torch.cat([valid, block_valid], dim=1)
         done |= torch.isin(block, eos).any(dim=1)
         if settings.stop_on_eos and bool(done.all()):
             log.debug("sampler: all %d rows hit eos after block %d/%d", len(prompts), b + 1, num_blocks)
             break
         if cached is not None and b + 1 < num_blocks:
-            cached.append(block)
+            cached.append(block, block_valid)
     return _trim(x[:, prompt_width:], eos_ids)
 
 
