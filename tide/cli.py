@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
          run=dict(required=True))
     _add(sub, "eval", "lm-eval one model on one benchmark", model_id=dict(required=True),
          benchmark=dict(required=True))
+    _add(sub, "eval-generate", "generate (or resume) one shard k/K of an evaluation",
+         model_id=dict(required=True), benchmark=dict(required=True),
+         shard=dict(default="0/1", help="k/K: documents with doc_id mod K == k"))
+    p = _add(sub, "eval-merge", "join an evaluation's finished shards",
+             model_id=dict(required=True), benchmark=dict(required=True))
+    p.add_argument("done", nargs="+", help="the shards' .done.json files")
+    _add(sub, "eval-score", "score stored generations (CPU: filters, metrics, code execution)",
+         model_id=dict(required=True), benchmark=dict(required=True))
     p = sub.add_parser("scores", help="collect score.json files into one tidy CSV")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
@@ -84,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["lm-eval"]:  # lm-eval's own CLI, every flag passed through unparsed
+        from tide.eval.cli import main as lm_eval_main
+
+        return lm_eval_main(raw[1:])
     args = build_parser().parse_args(argv)
     from tide.launch import LOG_FORMAT, rank_log_handler
 
@@ -123,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         "train-teacher": lambda: stages.train_teacher(cfg, args.pipeline, root),
         "distill": lambda: stages.distill(cfg, args.pipeline, args.run, root),
         "eval": lambda: stages.evaluate(cfg, args.model_id, args.benchmark, root),
+        "eval-generate": lambda: stages.eval_generate(cfg, args.model_id, args.benchmark,
+                                                      args.shard, root),
+        "eval-merge": lambda: stages.eval_merge(args.model_id, args.benchmark, args.done, root),
+        "eval-score": lambda: stages.eval_score(cfg, args.model_id, args.benchmark, root),
         "scores": lambda: stages.collect_scores(args.inputs, args.out),
         "ablation-rows": lambda: stages.ablation_rows(cfg, args.spec, args.scores, args.out),
         "report": lambda: stages.report(cfg, args.scores, args.out, root),

@@ -83,6 +83,21 @@ def eval_score(model_id: str, benchmark: str, root=None) -> Path:
     return eval_dir(model_id, benchmark, root) / "score.json"
 
 
+def eval_gen_dir(model_id: str, benchmark: str, root=None) -> Path:
+    """Stored generations of one evaluation: per-shard stores (resumable, never declared
+    outputs, so a failed job keeps them), their ``.done.json`` and the merged store."""
+    return _r(root) / "eval_gen" / model_id / benchmark
+
+
+def eval_shard_done(model_id: str, benchmark: str, shard: int | str, shards: int | str,
+                    root=None) -> Path:
+    return eval_gen_dir(model_id, benchmark, root) / f"shard-{shard}-of-{shards}.done.json"
+
+
+def eval_generations(model_id: str, benchmark: str, root=None) -> Path:
+    return eval_gen_dir(model_id, benchmark, root) / "generations.jsonl"
+
+
 def ablation_rows(model_id: str, root=None) -> Path:
     return _r(root) / "ablations" / f"{model_id}.csv"
 

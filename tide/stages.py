@@ -510,7 +510,8 @@ def eval_plan(cfg: Config, model_id: str, benchmark: str, root=None) -> dict:
     Returns the lm-eval model, resolved model_args, task, shots, data, limit, batch size,
     seed and the equivalent ``lm_eval`` command (tests check it against spec §4).
     """
-    from tide.eval.run import benchmark_spec, lm_eval_command, resolve_model_args
+    from tide.eval.cli import lm_eval_command
+    from tide.eval.run import benchmark_spec, resolve_model_args
 
     bench = benchmark_spec(benchmark)
     ev = cfg["eval"]
@@ -521,7 +522,7 @@ def eval_plan(cfg: Config, model_id: str, benchmark: str, root=None) -> dict:
             "num_fewshot": bench.num_fewshot, "data_files": data, "limit": ev.get("limit"),
             "batch_size": ev["batch_size"], "seed": ev["seed"],
             "command": lm_eval_command(model, args, bench, batch_size=ev["batch_size"],
-                                       limit=ev.get("limit"))}
+                                       limit=ev.get("limit"), seed=ev["seed"])}
 
 
 def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
@@ -532,6 +533,33 @@ def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
     run_eval(plan["model_args"], benchmark, paths.eval_dir(model_id, benchmark, root),
              data_files=plan["data_files"], limit=plan["limit"], batch_size=plan["batch_size"],
              model=plan["model"], seed=plan["seed"], extra={"model_id": model_id})
+
+
+def eval_generate(cfg: Config, model_id: str, benchmark: str, shard: str, root=None) -> None:
+    """Stage 1 of an evaluation: generate (or resume) one shard ``k/K`` (tide.eval.staged)."""
+    from tide.eval.staged import generate_shard
+
+    plan = eval_plan(cfg, model_id, benchmark, root)
+    generate_shard(plan["model_args"], benchmark, paths.eval_gen_dir(model_id, benchmark, root),
+                   shard, data_files=plan["data_files"], limit=plan["limit"],
+                   batch_size=plan["batch_size"], model=plan["model"], seed=plan["seed"])
+
+
+def eval_merge(model_id: str, benchmark: str, done_files: list[str], root=None) -> None:
+    """Stage 2: the finished shards' generations as one store."""
+    from tide.eval.staged import merge_shards
+
+    merge_shards(done_files, paths.eval_generations(model_id, benchmark, root))
+
+
+def eval_score(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
+    """Stage 3 (CPU): filters, metrics and code execution over the stored generations."""
+    from tide.eval.staged import score
+
+    plan = eval_plan(cfg, model_id, benchmark, root)
+    score(paths.eval_generations(model_id, benchmark, root),
+          paths.eval_dir(model_id, benchmark, root), data_files=plan["data_files"],
+          extra={"model_id": model_id})
 
 
 def collect_scores(inputs: list[str], out: str) -> None:

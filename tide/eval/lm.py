@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import asdict
 
 import lm_eval.models  # noqa: F401  (populate the registry before register_model: pitfall 3)
@@ -35,6 +36,41 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
           "float64": torch.float64}
 EOT_TOKENS = ("<|im_end|>",)  # eot of the Qwen3 chat format, besides the tokenizer's eos
+#: the empty thinking block the authors' harness appends to any prompt lacking it
+#: (dllm/core/eval/base.py, INJECT_THINK=1 by default): the released checkpoints' own chat
+#: templates may ignore ``enable_thinking``
+THINK_PREFIX = "<think>\n\n</think>\n\n"
+_THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", flags=re.DOTALL)
+
+
+def inject_think(context: str, enabled: bool = True) -> str:
+    """``context + THINK_PREFIX`` unless the prefix already occurs in it (authors' rule: a
+    gen_prefix task such as HumanEval continues after the think block, so ``in``, not
+    ``endswith``)."""
+    return context if not enabled or THINK_PREFIX in context else context + THINK_PREFIX
+
+
+def strip_think(text: str) -> str:
+    """Remove every ``<think>…</think>`` block and the whitespace after it (authors' rule)."""
+    return _THINK_BLOCK.sub("", text)
+
+
+def finish_answer(raw: str, until: list[str]) -> str:
+    """The answer lm-eval scores: think blocks stripped, then cut at the first stop string
+    (the authors' order: strip first, so a stop string inside a think block does not cut)."""
+    return cut_at_stop(strip_think(raw), until)
+
+
+def qwen_chat(tokenizer, chat_history: list[dict[str, str]], add_generation_prompt: bool = True,
+              source: str = "") -> str:
+    """The tokenizer's chat template, thinking off (spec §1); shared by the generating model
+    and the scoring replay (tide.eval.staged), so both build the same prompts."""
+    if not tokenizer.chat_template:
+        raise ValueError(f"{source or tokenizer.name_or_path}: tokenizer has no chat_template; "
+                         "the protocol applies one (spec §4)")
+    return tokenizer.apply_chat_template(
+        chat_history, tokenize=False, add_generation_prompt=add_generation_prompt,
+        continue_final_message=not add_generation_prompt, enable_thinking=False)
 
 
 def request_seed(seed: int, context: str, continuation: str) -> int:
@@ -121,6 +157,17 @@ def load_checkpoint(pretrained: str, *, tokenizer: str, dtype: torch.dtype,
     return tok, model.to(device).eval()
 
 
+def _bool(name: str, value) -> bool:
+    """model_args booleans arrive as strings from the CLI ("True", "false", "1")."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes"):
+        return True
+    if str(value).lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"tide_bd3lm model_args.{name}: expected a boolean, found {value!r}")
+
+
 def _int(name: str, value) -> int:
     try:
         return int(value)
@@ -135,13 +182,15 @@ class TideBD3LM(LM):
     def __init__(self, pretrained: str, max_new_tokens=128, steps=128, block_size=None,
                  temperature=0.0, cfg_scale=0.0, remasking="low_confidence", batch_size=1,
                  max_batch_size=None, device="cpu", dtype="float32", attn_implementation="sdpa",
-                 mc_num=128, mc_batch_size=None, seed=1234, tokenizer=None, **unknown):
+                 mc_num=128, mc_batch_size=None, seed=1234, tokenizer=None, inject_think=True,
+                 generated_pad_as_padding=True, **unknown):
         super().__init__()
         if unknown:
             raise ValueError(f"tide_bd3lm model_args: unknown keys {sorted(unknown)}; expected "
                              "pretrained, max_new_tokens, steps, block_size, temperature, "
                              "cfg_scale, remasking, batch_size, device, dtype, "
-                             "attn_implementation, mc_num, mc_batch_size, seed, tokenizer")
+                             "attn_implementation, mc_num, mc_batch_size, seed, tokenizer, "
+                             "inject_think, generated_pad_as_padding")
         if str(dtype) not in DTYPES:
             raise ValueError(f"tide_bd3lm model_args.dtype: expected one of {sorted(DTYPES)}, "
                              f"found {dtype!r}")
@@ -154,7 +203,9 @@ class TideBD3LM(LM):
         self.settings = SamplerSettings(
             max_new_tokens=_int("max_new_tokens", max_new_tokens), steps=_int("steps", steps),
             block_size=block, temperature=float(temperature), remasking=str(remasking),
-            cfg_scale=float(cfg_scale))
+            cfg_scale=float(cfg_scale),
+            generated_pad_as_padding=_bool("generated_pad_as_padding", generated_pad_as_padding))
+        self.inject_think = _bool("inject_think", inject_think)
         self.batch_size = _int("batch_size", 1 if batch_size in (None, "") else batch_size)
         self.mc_num = _int("mc_num", mc_num)
         self.mc_batch_size = min(self.mc_num, _int("mc_batch_size", mc_batch_size or 8))
@@ -165,6 +216,7 @@ class TideBD3LM(LM):
                        else self.tokenizer.eos_token_id)
         self.eos_ids = self._eos_ids()
         self.last_generated_ids: list[list[int]] = []  # ids of the last generate_until call
+        self.last_raw_texts: list[str] = []  # their decoded text before think-strip and cut
         log.info("tide_bd3lm: %s, sampler %s, batch %d", self.pretrained, self.settings,
                  self.batch_size)
 
@@ -189,17 +241,13 @@ class TideBD3LM(LM):
     def apply_chat_template(self, chat_history: list[dict[str, str]],
                             add_generation_prompt: bool = True) -> str:
         """The student's own template (Qwen3's, thinking off: an empty think block, §1)."""
-        if not self.tokenizer.chat_template:
-            raise ValueError(f"{self.pretrained}: tokenizer has no chat_template; the "
-                             "protocol applies one (spec §4)")
-        return self.tokenizer.apply_chat_template(
-            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt,
-            continue_final_message=not add_generation_prompt, enable_thinking=False)
+        return qwen_chat(self.tokenizer, chat_history, add_generation_prompt, self.pretrained)
 
     def get_model_info(self) -> dict:
         return {"sampler": asdict(self.settings), "batch_size": self.batch_size,
                 "mc_num": self.mc_num,
                 "mc_batch_size": self.mc_batch_size, "seed": self.seed,
+                "inject_think": self.inject_think,
                 "attn_implementation": self.attn_implementation, "dtype": self.dtype_name,
                 "pretrained": self.pretrained}
 
@@ -209,21 +257,35 @@ class TideBD3LM(LM):
     # ------------------------------------------------------------ requests
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        """Sampler of §2 on chat-formatted contexts; cut at ``until`` afterwards (§3)."""
-        out: list[str] = []
-        self.last_generated_ids = []
+        """Sampler of §2 on chat-formatted contexts; think blocks stripped, then cut at ``until``.
+
+        Contexts lacking the empty think block get it appended (``inject_think``, authors'
+        harness). At temperature 0 requests run longest prompt first, so a batch wastes
+        little left padding; each row's tokens do not depend on its batch in fp32
+        (tests/test_eval.py), so the order changes no result. In bf16 the batch can change
+        tokens (docs/architecture.md "Throughput"). Outputs are returned in request order.
+        """
+        n = len(requests)
+        out: list[str | None] = [None] * n
+        self.last_generated_ids = [[] for _ in range(n)]
+        self.last_raw_texts = [""] * n
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        bar = tqdm(total=len(requests), desc="tide_bd3lm generate", disable=disable_tqdm)
-        for start in range(0, len(requests), self.batch_size):
-            chunk = requests[start:start + self.batch_size]
-            prompts = [self._encode(r.args[0]) for r in chunk]
-            ids = generate(self.model, prompts, self.settings, mask_id=self.mask_id,
-                           pad_id=self.pad_id, eos_ids=self.eos_ids, generator=gen)
-            self.last_generated_ids += [list(row) for row in ids]
-            for req, row in zip(chunk, ids):
-                text = cut_at_stop(trim_and_decode(self.tokenizer, row), _until(req.args[1]))
-                self.cache_hook.add_partial("generate_until", req.args, text)
-                out.append(text)
+        prompts = [self._encode(inject_think(r.args[0], self.inject_think)) for r in requests]
+        order = list(range(n))
+        if self.settings.temperature == 0:  # draws no random numbers: order-free
+            order.sort(key=lambda i: -len(prompts[i]))
+        bar = tqdm(total=n, desc="tide_bd3lm generate", disable=disable_tqdm)
+        for start in range(0, n, self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            ids = generate(self.model, [prompts[i] for i in chunk], self.settings,
+                           mask_id=self.mask_id, pad_id=self.pad_id, eos_ids=self.eos_ids,
+                           generator=gen)
+            for i, row in zip(chunk, ids):
+                raw = trim_and_decode(self.tokenizer, row)
+                text = finish_answer(raw, _until(requests[i].args[1]))
+                self.last_generated_ids[i], self.last_raw_texts[i] = list(row), raw
+                self.cache_hook.add_partial("generate_until", requests[i].args, text)
+                out[i] = text
             bar.update(len(chunk))
         bar.close()
         return out

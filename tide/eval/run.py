@@ -323,19 +323,7 @@ def _score(results: dict, bench: Benchmark, model: str, args: dict, *, batch_siz
         "data": data, "lm_eval": importlib.metadata.version("lm_eval"),
         "task_hashes": results.get("task_hashes", {}),
         "task_files": task_file_hashes(bench.task),
-        "command": lm_eval_command(model, args, bench, batch_size=batch_size, limit=limit),
         "provenance": provenance(seed=seed)})
-
-
-def lm_eval_command(model: str, args: dict, bench: Benchmark, *, batch_size: int,
-                    limit=None, include_path: str | os.PathLike | None = None) -> str:
-    """The equivalent ``lm_eval`` CLI call (recorded with each result; README by hand)."""
-    margs = ",".join(f"{k}={v}" for k, v in args.items())
-    cmd = (f"lm_eval --model {model} --model_args {margs} --tasks {bench.task} "
-           f"--num_fewshot {bench.num_fewshot} --batch_size {batch_size} "
-           f"--apply_chat_template --fewshot_as_multiturn --confirm_run_unsafe_code "
-           f"--include_path {include_path or TASKS_DIR}")
-    return cmd + (f" --limit {limit}" if limit is not None else "")
 
 
 def task_hashes(samples: dict | None) -> dict[str, str]:
@@ -347,14 +335,61 @@ def task_hashes(samples: dict | None) -> dict[str, str]:
             for task, rows in (samples or {}).items()}
 
 
-def _write_outputs(out_dir, results: dict, score: dict) -> None:
+def _write_outputs(out_dir, results: dict, score: dict, include_dir: Path | None) -> None:
+    """results.json, samples.jsonl (each row names its task), score.json and, for the
+    offline route, ``tasks/`` (the derived YAMLs the recorded command includes)."""
+    import shutil
+
     samples = results.pop("samples", None) or {}
     with atomic_dir(out_dir) as tmp:
         atomic_write_json(tmp / "results.json", _json_safe(results))
-        lines = [json.dumps(_json_safe(s), sort_keys=True, ensure_ascii=False)
+        lines = [json.dumps(_json_safe({"task": task, **s}), sort_keys=True, ensure_ascii=False)
                  for task in sorted(samples) for s in samples[task]]
         atomic_write_text(tmp / "samples.jsonl", "".join(line + "\n" for line in lines))
+        if include_dir is not None and Path(include_dir) != TASKS_DIR:
+            shutil.copytree(include_dir, tmp / "tasks")
         atomic_write_json(tmp / "score.json", score)
+
+
+def include_dir_for(bench: Benchmark, data_files, tmp: Path) -> tuple[Path, list[str]]:
+    """(lm-eval include dir, subtasks): our task files, or derived offline YAMLs in ``tmp``."""
+    if data_files:
+        return tmp, write_offline_tasks(bench.task, data_files, tmp)
+    return TASKS_DIR, subtasks(bench.task)
+
+
+def data_label(data_files) -> Any:
+    """What score.json records as the data source."""
+    if not data_files:
+        return "hub"
+    if isinstance(data_files, (str, os.PathLike)):
+        return str(Path(data_files).resolve())
+    return normalise_data_files(data_files)
+
+
+def finish(results: dict | None, bench: Benchmark, model: str, args: dict, out_dir, *,
+           include_dir: Path, tasks: list[str], batch_size: int, seed: int, limit, data,
+           extra: dict | None = None) -> dict:
+    """score.json (+ 95 % interval and the reproducing command) and the output files."""
+    from tide.eval.cli import lm_eval_command
+    from tide.eval.stats import score_interval
+
+    if results is None:
+        raise RuntimeError("lm_eval.simple_evaluate returned None (not rank 0?)")
+    results.setdefault("task_hashes", task_hashes(results.get("samples")))
+    score = _score(results, bench, model, args, batch_size=batch_size, seed=seed, limit=limit,
+                   data=data, tasks=tasks)
+    rows = [{"task": t, **s} for t, rs in (results.get("samples") or {}).items() for s in rs]
+    score.update(score_interval(rows, bench.metric, bench.filter))
+    offline = Path(include_dir) != TASKS_DIR
+    score["command"] = lm_eval_command(
+        model, args, bench, batch_size=batch_size, limit=limit, seed=seed,
+        include_path=Path(out_dir).resolve() / "tasks" if offline else TASKS_DIR)
+    score.update(extra or {})
+    _write_outputs(out_dir, results, score, include_dir)
+    log.info("%s %s: %s/%s = %.2f%% [%s] (n=%d) -> %s", model, bench.name, bench.metric,
+             bench.filter, score["value"], score.get("ci95"), score["n"], out_dir)
+    return score
 
 
 def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
@@ -374,22 +409,9 @@ def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
     validate_task(bench.task)
     args = resolve_model_args(model, model_args, bench, seed)
     with tempfile.TemporaryDirectory(prefix="tide_tasks_") as tmp:
-        if data_files:
-            include_dir = Path(tmp)
-            tasks = write_offline_tasks(bench.task, data_files, include_dir)
-            data = (str(Path(data_files).resolve()) if isinstance(data_files, (str, os.PathLike))
-                    else normalise_data_files(data_files))
-        else:
-            include_dir, tasks, data = TASKS_DIR, subtasks(bench.task), "hub"
+        include_dir, tasks = include_dir_for(bench, data_files, Path(tmp))
         results = _run_lm_eval(model, args, bench, include_dir, limit=limit,
                                batch_size=batch_size, seed=seed, log_samples=log_samples)
-    if results is None:
-        raise RuntimeError("lm_eval.simple_evaluate returned None (not rank 0?)")
-    results.setdefault("task_hashes", task_hashes(results.get("samples")))
-    score = _score(results, bench, model, args, batch_size=batch_size, seed=seed, limit=limit,
-                   data=data, tasks=tasks)
-    score.update(extra or {})
-    _write_outputs(out_dir, results, score)
-    log.info("%s %s: %s/%s = %.2f%% (n=%d) -> %s", model, bench.name, bench.metric,
-             bench.filter, score["value"], score["n"], out_dir)
-    return score
+        return finish(results, bench, model, args, out_dir, include_dir=include_dir, tasks=tasks,
+                      batch_size=batch_size, seed=seed, limit=limit, data=data_label(data_files),
+                      extra=extra)
