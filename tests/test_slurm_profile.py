@@ -36,8 +36,11 @@ def test_paper_resources_reach_the_distill_jobs():
     assert "gpu=8" in block and "tasks=8" in block and "runtime=2880" in block
     assert "tasks_per_gpu=1" in block and "mpi=srun" in block
     assert "--signal=USR1@" in block
-    ev = out[out.index("rule evaluate:"):][:1500]
-    assert "gpu=1" in ev and "mpi" not in ev
+    gen = out[out.index("rule eval_generate:"):][:1500]  # generation: one GPU per shard job,
+    assert "gpu=1" in gen and "mpi" not in gen  # SLURM's warning signal (store + exit 124)
+    assert "--signal=USR1@" in gen
+    ev = out[out.index("rule evaluate:"):][:1500]  # scoring: CPU only
+    assert "gpu=" not in ev.split("resources:")[1].split("\n")[0]
 
 
 def test_missing_partition_fails_before_submission():

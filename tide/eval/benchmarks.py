@@ -1,7 +1,10 @@
 """The paper's evaluation protocol (student_and_eval.md §4), as data.
 
 One entry per benchmark: the lm-eval task, few-shot count, generation length (= steps,
-one token per step), block size, and the metric/filter reported in the main table.
+one token per step), block size, the metric/filter reported in the main table, and the
+number of documents of the evaluated split (GSM8K test 1,319; MATH test 5,000; BBH 27
+tasks, 6,511; MMLU-Pro test 12,032; HellaSwag validation 10,042; MMLU test 14,042;
+HumanEval 164; MBPP test 500: the datasets' cards) for the plan's GPU-hour estimates.
 Kept import-light (no lm-eval) so config validation can check benchmark names.
 """
 
@@ -21,17 +24,18 @@ class Benchmark:
     metric: str  # lm-eval's results key is "<metric>,<filter>" (pass_at_1 = pass@1)
     filter: str
     block_size: int = 32
+    n_docs: int = 0  # documents in the evaluated split (the plan's estimates; tide/plan.py)
 
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
-    Benchmark("gsm8k", "GSM8K", "tide_gsm8k_cot", "gsm8k_cot", 0, 256, "exact_match", "strict-match"),
-    Benchmark("math", "MATH", "tide_minerva_math", "minerva_math", 0, 256, "exact_match", "none"),
-    Benchmark("bbh", "BBH", "tide_bbh", "bbh", 3, 256, "exact_match", "get-answer"),
-    Benchmark("mmlu_pro", "MMLU-Pro", "tide_mmlu_pro", "mmlu_pro", 0, 256, "exact_match", "custom-extract"),
-    Benchmark("hellaswag", "HellaSwag", "tide_hellaswag_gen", "hellaswag_gen", 0, 3, "exact_match", "first-letter"),
-    Benchmark("mmlu", "MMLU", "tide_mmlu_generative", "mmlu_generative_dream", 0, 3, "exact_match", "first-letter"),
-    Benchmark("humaneval", "HumanEval", "tide_humaneval_instruct", "humaneval_instruct", 0, 256, "pass_at_1", "create_test"),
-    Benchmark("mbpp", "MBPP", "tide_mbpp_instruct", "mbpp_instruct", 0, 256, "pass_at_1", "extract_code"),
+    Benchmark("gsm8k", "GSM8K", "tide_gsm8k_cot", "gsm8k_cot", 0, 256, "exact_match", "strict-match", n_docs=1319),
+    Benchmark("math", "MATH", "tide_minerva_math", "minerva_math", 0, 256, "exact_match", "none", n_docs=5000),
+    Benchmark("bbh", "BBH", "tide_bbh", "bbh", 3, 256, "exact_match", "get-answer", n_docs=6511),
+    Benchmark("mmlu_pro", "MMLU-Pro", "tide_mmlu_pro", "mmlu_pro", 0, 256, "exact_match", "custom-extract", n_docs=12032),
+    Benchmark("hellaswag", "HellaSwag", "tide_hellaswag_gen", "hellaswag_gen", 0, 3, "exact_match", "first-letter", n_docs=10042),
+    Benchmark("mmlu", "MMLU", "tide_mmlu_generative", "mmlu_generative_dream", 0, 3, "exact_match", "first-letter", n_docs=14042),
+    Benchmark("humaneval", "HumanEval", "tide_humaneval_instruct", "humaneval_instruct", 0, 256, "pass_at_1", "create_test", n_docs=164),
+    Benchmark("mbpp", "MBPP", "tide_mbpp_instruct", "mbpp_instruct", 0, 256, "pass_at_1", "extract_code", n_docs=500),
 ]}
 
 

@@ -35,6 +35,15 @@ CHECKPOINT_IDS = sorted(CFG["eval"].get("checkpoints") or {})
 BENCHMARKS = CFG["eval"]["benchmarks"]
 ABLATION_BENCHMARKS = CFG["eval"].get("ablation_benchmarks") or BENCHMARKS
 TINY = CFG["data"]["source"] == "tiny"
+from tide.plan import eval_shards  # noqa: E402
+
+# generation shards per benchmark (eval.shards, or sized from eval.throughput_tokens_per_s)
+SHARDS = {b: eval_shards(CFG, b) for b in sorted(set(BENCHMARKS) | set(ABLATION_BENCHMARKS))}
+if {"-n", "--dry-run", "--dryrun"} & set(sys.argv):  # the plan's cost beside the job list
+    from tide.plan import plan_text
+
+    print("Estimated GPU-hours (tide/plan.py; `tide plan` prints the same):\n"
+          + plan_text(CFG), file=sys.stderr)
 
 
 wildcard_constraints:
@@ -44,12 +53,16 @@ wildcard_constraints:
     benchmark="|".join(sorted(set(BENCHMARKS) | set(ABLATION_BENCHMARKS))),
     kind="sft|sft_teacher_a|sft_teacher_b|A|B",
     split="train|heldout",
+    shard="[0-9]+",
+    shards="[0-9]+",
 
 
 # Rules that train (checkpoint + exit on SIGUSR1; their params `identity` is the rerun trigger,
 # tide/identity.py) and how long before its time limit SLURM
 # warns a job: enough for one step plus a checkpoint write on the paper's models.
 TRAINING_RULES = ("train_ar", "sft_student", "train_teacher", "distill")
+# Evaluation generation stores each finished batch and exits 124 on the same warning
+EVAL_PREEMPTIBLE_RULES = ("eval_generate",)
 SIGNAL_LEAD_S = 300
 
 
@@ -73,8 +86,9 @@ def res(rule_name):
         out["mpi"] = "srun"
     if r.get("nodes"):
         out["nodes"] = r["nodes"]
-    if rule_name in TRAINING_RULES:
-        # SLURM's warning before the time limit: training checkpoints and exits (tide/train.py)
+    if rule_name in TRAINING_RULES + EVAL_PREEMPTIBLE_RULES:
+        # SLURM's warning before the time limit: training checkpoints and exits (tide/train.py),
+        # generation stores its last batch and exits (tide/eval/staged.py); the retry resumes
         out["slurm_extra"] = f"--signal=USR1@{SIGNAL_LEAD_S}"
     return out
 

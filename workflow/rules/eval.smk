@@ -1,4 +1,10 @@
-# Stage 4: lm-eval per (model, benchmark), then one tidy scores.csv.
+# Stage 4: each (model, benchmark) evaluation in three rules (tide/eval/staged.py):
+#   eval_generate  one job per shard (documents with doc_id mod K == k): generation only,
+#                  stored as it goes, resumed by a retry (SIGUSR1 before the time limit);
+#   eval_merge     the shards' generations as one store;
+#   evaluate       CPU: filters, metrics, code execution over the stored generations
+#                  (rescoring never regenerates). Its output, score.json, is the report's.
+# Shard counts: eval.shards, or derived from eval.throughput_tokens_per_s (tide/plan.py).
 
 
 def eval_inputs(wildcards):
@@ -8,13 +14,56 @@ def eval_inputs(wildcards):
     return inputs
 
 
-rule evaluate:
+def eval_data_input(wildcards):
+    return [str(paths.eval_data(wildcards.benchmark))] if CFG["eval"]["source"] == "tiny" else []
+
+
+def shard_done_files(wildcards):
+    n = SHARDS[wildcards.benchmark]
+    return [str(paths.eval_shard_done(wildcards.model_id, wildcards.benchmark, k, n))
+            for k in range(n)]
+
+
+rule eval_generate:
     input:
         unpack(eval_inputs),
     output:
-        paths.eval_score("{model_id}", "{benchmark}"),
+        paths.eval_shard_done("{model_id}", "{benchmark}", "{shard}", "{shards}"),
     params:
         ev=json.dumps(CFG["eval"], sort_keys=True),
+    log:
+        paths.log("eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}"),
+    benchmark:
+        paths.benchmark_file("eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}")
+    threads: threads("eval_generate")
+    resources:
+        **res("eval_generate"),
+    shell:
+        "OMP_NUM_THREADS={threads} {TIDE} eval-generate --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} --shard {wildcards.shard}/{wildcards.shards} >> {log} 2>&1"
+
+
+rule eval_merge:
+    input:
+        shard_done_files,
+    output:
+        paths.eval_generations("{model_id}", "{benchmark}"),
+    log:
+        paths.log("eval_merge", "{model_id}_{benchmark}"),
+    benchmark:
+        paths.benchmark_file("eval_merge", "{model_id}_{benchmark}")
+    threads: threads("default")
+    resources:
+        **res("default"),
+    shell:
+        "OMP_NUM_THREADS={threads} {TIDE} eval-merge --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} {input} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        gen=paths.eval_generations("{model_id}", "{benchmark}"),
+        data=eval_data_input,
+    output:
+        paths.eval_score("{model_id}", "{benchmark}"),
     log:
         paths.log("evaluate", "{model_id}_{benchmark}"),
     benchmark:
@@ -23,7 +72,7 @@ rule evaluate:
     resources:
         **res("evaluate"),
     shell:
-        "OMP_NUM_THREADS={threads} {TIDE} eval --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {TIDE} eval-score --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} > {log} 2>&1"
 
 
 rule scores:
