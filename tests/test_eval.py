@@ -224,7 +224,8 @@ def test_tide_bd3lm_end_to_end(student_dir, data, tmp_path):
     out = tmp_path / "gsm8k"
     score = run.evaluate({"pretrained": str(student_dir), "max_new_tokens": 8, "steps": 8},
                          "gsm8k", out, data_files=str(data["gsm8k"]), limit=3, batch_size=2)
-    assert {p.name for p in out.iterdir()} == {"results.json", "samples.jsonl", "score.json"}
+    assert {p.name for p in out.iterdir()} == {"results.json", "samples.jsonl", "score.json",
+                                               "tasks"}  # tasks/: the recorded command's
     assert score["n"] == 3 and 0.0 <= score["value"] <= 100.0
     assert score["sampler"]["max_new_tokens"] == 8 and score["sampler"]["block_size"] == 32
     assert score["batch_size"] == 2 and score["seed"] == 1234
@@ -428,3 +429,31 @@ def test_tide_bd3lm_runs_a_likelihood_multiple_choice_task(student_dir, data, tm
     assert accs[0] == accs[1] and 0.0 <= accs[0] <= 1.0
     lls = [[s["resps"] for s in r["samples"]["tide_test_toy_mc"]] for r in runs]
     assert lls[0] == lls[1] and len(lls[0]) == 4  # per-request log-likelihoods, batch 1 vs 4
+
+
+def test_think_block_injected_and_stripped_as_the_authors(bd3lm):
+    """Issue 10 item 6 (dllm/core/eval/base.py): a prompt lacking the empty think block gets
+    it appended (a released checkpoint's template may ignore enable_thinking); answers lose
+    their think blocks *before* the stop-string cut."""
+    from tide.eval.lm import THINK_PREFIX, finish_answer, inject_think, strip_think
+
+    assert THINK_PREFIX == "<think>\n\n</think>\n\n"
+    assert inject_think("ctx") == "ctx" + THINK_PREFIX
+    mid = "a" + THINK_PREFIX + "```python"  # gen_prefix tasks continue after the block
+    assert inject_think(mid) == mid and inject_think("ctx", enabled=False) == "ctx"
+    assert strip_think("<think>\nQ: a\n</think>\n\nThe answer is 7.") == "The answer is 7."
+    assert finish_answer("<think>x\nQ: y</think>\n The answer is 7.\nQ: z", ["Q:"]) == \
+        "The answer is 7.\n"
+    full = bd3lm.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}])
+    bare = full[:-len(THINK_PREFIX)]  # what a template without enable_thinking gives
+    assert full.endswith(THINK_PREFIX)
+    bd3lm.generate_until([_req(bare, {"until": []})], disable_tqdm=True)
+    from_bare = bd3lm.last_generated_ids
+    bd3lm.generate_until([_req(full, {"until": []})], disable_tqdm=True)
+    assert from_bare == bd3lm.last_generated_ids
+    bd3lm.inject_think = False
+    try:
+        bd3lm.generate_until([_req(bare, {"until": []})], disable_tqdm=True)
+        assert bd3lm.last_generated_ids != from_bare  # the switch really changes the prompt
+    finally:
+        bd3lm.inject_think = True

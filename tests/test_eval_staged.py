@@ -82,6 +82,9 @@ def test_sharded_equals_unsharded(student_dir, gsm8k, tmp_path, benchmark):
     assert _comparable(one) == _comparable(three)
     assert three["generation"]["shards"] == 3 and three["n"] == one["n"] >= 4
     assert len(three["ci95"]) == 2 and three["ci95"][0] <= three["value"] <= three["ci95"][1]
+    recs = read_records(tmp_path / "gen" / "generations.jsonl")  # raw tokens + scored text
+    assert len(recs) == three["n"] and all(isinstance(r["token_ids"], list) for r in recs)
+    assert all(isinstance(r["raw_text"], str) for r in recs)
 
 
 def test_rescoring_needs_no_weights_and_names_missing_requests(student_dir, gsm8k, tmp_path):
