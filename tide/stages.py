@@ -579,7 +579,10 @@ def collect_scores(inputs: list[str], out: str) -> None:
                      "model_id": s["model_id"],
                      "benchmark": get_benchmark(s["benchmark"]).display,
                      "metric": s.get("metric"), "filter": s.get("filter"),
-                     "value": s["value"], "n": s.get("n"), "source": str(path)})
+                     "value": s["value"], "n": s.get("n"),
+                     "ci_low": (s.get("ci95") or [None, None])[0],  # no per-sample file: none
+                     "ci_high": (s.get("ci95") or [None, None])[1],
+                     "seed": s.get("seed"), "source": str(path)})
     from tide.io import atomic_write_text
 
     atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))

@@ -4,6 +4,8 @@ Reads (all optional: what is missing shows as a marked blank, "not run yet" or "
 - ``results/scores.csv``                       → main table, ours − paper
 - ``results/scores_released.csv``              → released checkpoints here − paper (vs_paper)
 - ``results/ablations/*.csv`` + scores.csv      → ablation tables (Δ to the full method)
+- scores.csv ``source`` → score.json + samples.jsonl → intervals (95 % CI, seed spread,
+  paper inside?) and paired method-vs-baseline deltas (tide.report.intervals)
 - ``results/runs/*/*/{metrics.jsonl,run.json}`` → training curves, empirical (t, p, λ)
 - ``results/bench/generation.json``            → memory / throughput beside the paper's
 and writes exactly :data:`tide.report.outputs.REPORT_FILES` into the output directory.
@@ -150,6 +152,13 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
     else:
         main_src = score_src
     written.update(write_main_tables(main_src, out, released=_released_scores(root)))
+    from tide.config import COLUMN_LABELS
+    from tide.report.intervals import write_interval_tables
+
+    pairs = [(COLUMN_LABELS.get(r.model_id, r.model_id),
+              COLUMN_LABELS.get(f"{r.pipeline}_{r.base}", f"{r.pipeline}_{r.base}"))
+             for r in cfg.runs() if r.is_ablation]
+    written.update(write_interval_tables(score_df, out, pairs))
     ablation_files = sorted(paths._r(root).glob("ablations/*.csv"))
     written.update(write_ablation_tables(cfg, out, ablation_files=ablation_files,
                                          scores=score_df))

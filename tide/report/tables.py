@@ -58,6 +58,10 @@ AVG_MARK_MD, AVG_MARK_TEX = "†", r"$^\dagger$"
 NOTE_BLANK = "— = no score (not evaluated, or the evaluation did not finish)."
 NOTE_AVG = ("† = Avg left blank because at least one of the eight benchmarks in that column "
             "has no score; a mean over fewer benchmarks is not comparable with the paper's.")
+NOTE_AR = ("AR column: the paper's is Qwen3-0.6B-Base as reported in the Qwen3 technical "
+           "report, not this protocol (the same row as dllm's README; dllm issue #46); ours is "
+           "Qwen3-0.6B evaluated by this workflow. Differences in that column compare two "
+           "protocols.")
 DECIMALS = 2
 
 _REF_PKG = "tide.report"
@@ -262,6 +266,8 @@ def _notes(df: pd.DataFrame) -> list[str]:
         notes.append(NOTE_BLANK)
     if AVG in df.index and df.loc[AVG].isna().any():
         notes.append(NOTE_AVG)
+    if "AR_Qwen3-0.6B" in df.columns:
+        notes.append(NOTE_AR)
     return notes
 
 
