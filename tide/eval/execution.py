@@ -18,7 +18,12 @@ every program here runs in a fresh interpreter process with:
   users get the same inside a user namespace (``--user --map-root-user``). Where no
   namespace is permitted, a warning is logged once and the program runs without;
 - output capped: stdout+stderr are read by the parent; past ``max_output_bytes`` the
-  program is killed and fails.
+  program is killed and fails;
+- a private view of the filesystem: in a mount namespace every mount is remounted
+  read-only and fresh tmpfs cover /tmp, /var/tmp and /dev/shm; the program's working
+  directory (its HOME and TMPDIR) lives in that tmpfs, so it can write there and nowhere
+  else, and everything it wrote vanishes with the namespace. Where mount namespaces are
+  not permitted, a warning is logged once: programs can then write wherever the user can.
 
 Whatever the program does (hang, fork-bomb, open sockets, print 100 MB, exit early), the
 caller gets a failed ``ExecResult`` and goes on. This is a best-effort sandbox for model
@@ -72,6 +77,28 @@ os._exit(0)
 """
 
 
+# Runs in the mount namespace (as root there) before the interpreter: read-only mounts,
+# private tmpfs, the working directory in it, then (root only) drop to nobody.
+_FS_SETUP = r"""
+set -e
+for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
+  mount -o remount,bind,ro "$m" 2>/dev/null || true
+done
+for d in /tmp /var/tmp /dev/shm; do
+  if [ -d "$d" ]; then mount -t tmpfs -o "size=${TIDE_TMPFS_MB}m,mode=1777" tmpfs "$d"; fi
+done
+mkdir -p /tmp/work
+cd /tmp/work
+export HOME=/tmp/work TMPDIR=/tmp/work
+if [ -n "$TIDE_RUN_AS" ]; then
+  chown "$TIDE_RUN_AS:$TIDE_RUN_AS" /tmp/work
+  exec setpriv --reuid="$TIDE_RUN_AS" --regid="$TIDE_RUN_AS" --clear-groups "$@"
+fi
+exec "$@"
+"""
+TMPFS_MB = 64  # size of each private tmpfs (the program's only writable space)
+
+
 @dataclass(frozen=True)
 class ExecResult:
     passed: bool
@@ -100,6 +127,34 @@ def namespace_prefix() -> tuple[str, ...]:
                 "in a container that allows `unshare --net`.",
                 "no unshare binary" if not exe else "`unshare --net --pid` failed")
     return ()
+
+
+def _fs_prefix(prefix: tuple[str, ...]) -> list[str]:
+    """``prefix`` with a mount namespace added, then the setup script (``_FS_SETUP``)."""
+    return [prefix[0], "--mount", *prefix[1:], "sh", "-c", _FS_SETUP, "sh"]
+
+
+@functools.lru_cache(maxsize=None)
+def private_filesystem() -> bool:
+    """Whether programs get the private filesystem view (mount namespace permitted here)."""
+    prefix = namespace_prefix()
+    ok = False
+    if prefix:
+        probe = "import os; open('/tmp/w', 'w').close(); os.stat('/tmp/w')"
+        try:
+            ok = subprocess.run([*_fs_prefix(prefix), sys.executable, "-I", "-c", probe],
+                                capture_output=True, timeout=20, cwd="/",
+                                env={"PATH": "/usr/bin:/bin", "TIDE_TMPFS_MB": str(TMPFS_MB)}
+                                ).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+    if not ok:
+        log.warning("code execution: mount namespaces are not permitted here (%s); generated "
+                    "code can WRITE ANYWHERE this user can (e.g. leave files in /tmp). Run the "
+                    "scoring as root or in a container that allows `unshare --mount`.",
+                    "no network/PID namespace either" if not prefix
+                    else "`unshare --mount` + tmpfs failed")
+    return ok
 
 
 def network_isolated() -> bool:
@@ -150,9 +205,12 @@ def _limits(memory_mb: int, max_processes: int, max_file_mb: int = 64):
 
 def _command(timeout: float, fd: int) -> list[str]:
     cmd = list(namespace_prefix())
+    runner = [sys.executable, "-I", "-c", _RUNNER, str(fd), repr(float(timeout))]
+    if cmd and private_filesystem():  # the setup script drops to nobody itself (TIDE_RUN_AS)
+        return _fs_prefix(tuple(cmd)) + runner
     if cmd and drop_to_nobody() and "--user" not in cmd:
         cmd += ["--setgid", str(NOBODY), "--setuid", str(NOBODY)]
-    return cmd + [sys.executable, "-I", "-c", _RUNNER, str(fd), repr(float(timeout))]
+    return cmd + runner
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -178,7 +236,10 @@ def run_program(program: str, *, timeout: float = DEFAULT_TIMEOUT_S,
         os.chown(workdir, NOBODY, NOBODY)
     r_fd, w_fd = os.pipe()
     env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
-           "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+           "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "TIDE_TMPFS_MB": str(TMPFS_MB)}
+    if drop_to_nobody() and namespace_prefix() and private_filesystem() \
+            and "--user" not in namespace_prefix():
+        env["TIDE_RUN_AS"] = str(NOBODY)
     out, total, status_bytes, killed = bytearray(), 0, b"", None
     try:
         proc = subprocess.Popen(_command(timeout, w_fd), stdin=subprocess.PIPE,
