@@ -70,10 +70,15 @@ def _gpus(cfg, rule: str) -> int:
 def distill_seconds(cfg, run) -> float | None:
     """Estimated wall seconds of one distillation run (None: figures missing)."""
     tp = cfg.raw.get("throughput") or {}
-    per_step = tp.get("distill_seconds_per_step")
+
+    def figure(name):
+        value = tp.get(name)
+        return value.get(run.pipeline) if isinstance(value, dict) else value
+
+    per_step, per_epoch = figure("distill_seconds_per_step"), figure("distill_steps_per_epoch")
     steps = run.steps
-    if steps is None and run.epochs is not None and tp.get("distill_steps_per_epoch"):
-        steps = math.ceil(run.epochs * tp["distill_steps_per_epoch"])
+    if steps is None and run.epochs is not None and per_epoch:
+        steps = math.ceil(run.epochs * per_epoch)
     return None if per_step is None or steps is None else float(per_step) * steps
 
 

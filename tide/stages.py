@@ -501,7 +501,11 @@ def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
     common = f"pretrained={path},dtype={cfg['dtype']},device={_device(cfg)}"
     if model == "hf":
         return "hf", common
-    return "tide_bd3lm", f"{common},attn_implementation={cfg['attn_implementation']}"
+    # the authors' answer handling (issue 10 item 6) is the sampler's default; a config
+    # switch off is passed explicitly (and so recorded with every result)
+    switches = "".join(f",{k}={cfg['eval'][k]}" for k in ("inject_think",
+                       "generated_pad_as_padding") if k in cfg["eval"])
+    return "tide_bd3lm", f"{common},attn_implementation={cfg['attn_implementation']}{switches}"
 
 
 def eval_plan(cfg: Config, model_id: str, benchmark: str, root=None) -> dict:
