@@ -105,3 +105,32 @@ def test_tables_show_intervals_paper_mark_and_paired_deltas(tmp_path):
     calm = deltas[deltas.comparison == "A_CALM − BD3LM"].iloc[0]
     assert pd.isna(calm.ci_low) and pd.isna(calm.p)  # no per-sample file: no test invented
     assert r"\checkmark" in (out / "intervals.tex").read_text()
+
+
+def test_seeds_repeat_a_run_and_tables_show_the_spread(tmp_path):
+    """distill.runs.B.kl.seeds [42, 7]: two runs (B_kl with seed 42, B_kl_seed7); their
+    scores share the KL column: main table = mean, intervals = ± sd (2 seeds)."""
+    from pathlib import Path
+
+    import yaml
+
+    from tide.config import column_label, validate_dict
+    from tide.report.tables import main_table
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "tiny.yaml").read_text())
+    plain = {r.model_id: r.as_dict() for r in validate_dict(raw, "tiny").runs()}
+    raw["distill"]["runs"]["B"]["kl"]["seeds"] = [42, 7]
+    runs = {r.model_id: r for r in validate_dict(raw, "tiny+seeds").runs()}
+    assert runs["B_kl"].seed == 42 and runs["B_kl_seed7"].seed == 7
+    assert "seed" not in plain["B_kl"]  # runs without seeds keep their params (no rerun)
+    assert column_label("B_kl_seed7") == column_label("B_kl") == "B_KL"
+    scores = pd.DataFrame([
+        {"model": "B_KL", "model_id": ["B_kl", "B_kl_seed7"][i], "benchmark": "GSM8K",
+         "metric": "exact_match", "value": v, "source": _result(tmp_path, f"kl{i}", [v / 100] * 4 + [0.0] * 0)}
+        for i, v in enumerate([25.0, 75.0])])
+    assert main_table(scores).at["GSM8K", "B_KL"] == 50.0
+    out = tmp_path / "reports"
+    out.mkdir()
+    write_interval_tables(scores, out)
+    assert "50.00 [" in (out / "intervals.md").read_text()
+    assert "± 35.36 (2 seeds)" in (out / "intervals.md").read_text()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,8 @@ class RunSpec:
     checkpoint_every: int = 50
     base: str | None = None  # ablations: the main run this one modifies
     axis: str | None = None  # ablations: the method.md §4 axis
+    seeds: list | None = None  # training seeds (config); expanded by Config.runs()
+    seed: int | None = None  # this replica's training seed (None: the config's seed)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -77,7 +80,27 @@ class RunSpec:
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d.pop("extra")
+        for k in ("seeds", "seed"):  # absent unless set: existing runs' params stay the same
+            if d[k] is None:
+                d.pop(k)
         return d
+
+
+SEED_SUFFIX = re.compile(r"_seed\d+$")
+
+
+def _replicas(run: RunSpec) -> list[RunSpec]:
+    """One RunSpec per training seed of ``run`` (module: Config.runs)."""
+    if not run.seeds:
+        return [run]
+    first, *rest = run.seeds
+    return [replace(run, seed=int(first))] + [
+        replace(run, name=f"{run.name}_seed{s}", seed=int(s)) for s in rest]
+
+
+def column_label(model_id: str) -> str:
+    """The table column of a model id; seed replicas share their run's column."""
+    return COLUMN_LABELS.get(SEED_SUFFIX.sub("", model_id), model_id)
 
 
 @dataclass
@@ -91,7 +114,12 @@ class Config:
         return self.raw[key]
 
     def runs(self, *, ablations: bool = True) -> list[RunSpec]:
-        """Main runs, then ablations (defaults < base run < ablation overrides)."""
+        """Main runs, then ablations (defaults < base run < ablation overrides); a run with
+        ``seeds`` [s0, s1, ...] repeats: s0 under its own name, the others as
+        ``<name>_seed<s>`` (same spec, another training seed)."""
+        return [rep for run in self._runs(ablations) for rep in _replicas(run)]
+
+    def _runs(self, ablations: bool) -> list[RunSpec]:
         out = []
         drop = ("note",)
         defaults = {k: v for k, v in self.raw["distill"]["defaults"].items() if k not in drop}

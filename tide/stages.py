@@ -450,7 +450,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
         steps = steps_from_epochs(run.epochs, len(rows), run.batch_size * dist.world_size)
 
     settings = TrainSettings(steps=steps, lr=run.lr, batch_size=run.batch_size,
-                             warmup_ratio=run.warmup_ratio, seed=cfg["seed"],
+                             warmup_ratio=run.warmup_ratio,
+                             seed=cfg["seed"] if run.seed is None else run.seed,
                              checkpoint_every=run.checkpoint_every, precision=prec)
     state = paths.state_dir("runs", f"{pipeline}_{run_name}", root)
     summary = train(student, rows, collate_fn,
@@ -570,7 +571,7 @@ def collect_scores(inputs: list[str], out: str) -> None:
     """score.json files -> one tidy CSV (model, model_id, benchmark, metric, value, ...)."""
     import pandas as pd
 
-    from tide.config import COLUMN_LABELS
+    from tide.config import column_label
     from tide.eval.benchmarks import get as get_benchmark
 
     rows = []
@@ -579,7 +580,7 @@ def collect_scores(inputs: list[str], out: str) -> None:
         for key in ("model_id", "benchmark", "value"):
             if key not in s:
                 raise ValueError(f"{path}: field {key!r} missing from score file")
-        rows.append({"model": COLUMN_LABELS.get(s["model_id"], s["model_id"]),
+        rows.append({"model": column_label(s["model_id"]),
                      "model_id": s["model_id"],
                      "benchmark": get_benchmark(s["benchmark"]).display,
                      "metric": s.get("metric"), "filter": s.get("filter"),

@@ -152,12 +152,11 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
     else:
         main_src = score_src
     written.update(write_main_tables(main_src, out, released=_released_scores(root)))
-    from tide.config import COLUMN_LABELS
+    from tide.config import column_label
     from tide.report.intervals import write_interval_tables
 
-    pairs = [(COLUMN_LABELS.get(r.model_id, r.model_id),
-              COLUMN_LABELS.get(f"{r.pipeline}_{r.base}", f"{r.pipeline}_{r.base}"))
-             for r in cfg.runs() if r.is_ablation]
+    pairs = sorted({(column_label(r.model_id), column_label(f"{r.pipeline}_{r.base}"))
+                    for r in cfg.runs() if r.is_ablation})
     written.update(write_interval_tables(score_df, out, pairs))
     ablation_files = sorted(paths._r(root).glob("ablations/*.csv"))
     written.update(write_ablation_tables(cfg, out, ablation_files=ablation_files,

@@ -108,7 +108,8 @@ def _validate_scores(df: pd.DataFrame, src: str) -> pd.DataFrame:
     if missing:
         raise ValueError(f"scores {src}: missing column(s) {missing}; expected columns "
                          f"{list(SCORE_COLUMNS)}, found {list(df.columns)}")
-    df = df[list(SCORE_COLUMNS)].copy()
+    # model_id (scores.csv): seed replicas of one run share a column, one row each
+    df = df[list(SCORE_COLUMNS) + (["model_id"] if "model_id" in df.columns else [])].copy()
     for col in ("model", "benchmark"):
         df[col] = df[col].astype(str).str.strip()
     values = pd.to_numeric(df["value"], errors="coerce")
@@ -135,7 +136,8 @@ def _drop_unknown(df: pd.DataFrame, src: str) -> pd.DataFrame:
             log.warning("scores %s: ignoring %s value(s) %s (not in the paper's table; "
                         "expected one of %s)", src, col, unknown, list(known))
             df = df[df[col].isin(known)]
-    dup = df[df.duplicated(["model", "benchmark"], keep=False)]
+    key = ["model", "benchmark"] + (["model_id"] if "model_id" in df.columns else [])
+    dup = df[df.duplicated(key, keep=False)]
     if not dup.empty:
         model, bench = dup.iloc[0]["model"], dup.iloc[0]["benchmark"]
         rows = dup[(dup["model"] == model) & (dup["benchmark"] == bench)]
@@ -165,7 +167,8 @@ def main_table(scores: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     """
     df, src = _read_scores(scores)
     df = _drop_unknown(_validate_scores(df, src), src)
-    wide = df.pivot(index="benchmark", columns="model", values="value")
+    # several training seeds of one run: the cell is their mean (the spread: intervals.md)
+    wide = df.pivot_table(index="benchmark", columns="model", values="value", aggfunc="mean")
     wide = wide.reindex(index=list(BENCHMARKS), columns=list(MODELS)).astype(float)
     wide.columns.name = None
     n_blank = int(wide.isna().sum().sum())
