@@ -457,3 +457,22 @@ def test_think_block_injected_and_stripped_as_the_authors(bd3lm):
         assert bd3lm.last_generated_ids != from_bare  # the switch really changes the prompt
     finally:
         bd3lm.inject_think = True
+
+
+def test_length_ordering_changes_no_result(bd3lm):
+    """Requests run longest prompt first inside generate_until (less padding); the outputs
+    come back in request order and equal those of any other order (fp32)."""
+    questions = ["Hi", GSM8K_DOCS[6][0] + " Think step by step.", "What is 3 * 3?",
+                 GSM8K_DOCS[0][0]]
+    reqs = [_req(bd3lm.apply_chat_template([{"role": "user", "content": q}]), {"until": []})
+            for q in questions]
+    old = bd3lm.batch_size
+    try:
+        bd3lm.batch_size = 2
+        fwd = bd3lm.generate_until(reqs, disable_tqdm=True)
+        fwd_ids = bd3lm.last_generated_ids
+        back = bd3lm.generate_until(reqs[::-1], disable_tqdm=True)
+        back_ids = bd3lm.last_generated_ids
+    finally:
+        bd3lm.batch_size = old
+    assert fwd == back[::-1] and fwd_ids == back_ids[::-1]
