@@ -12,6 +12,8 @@ report: "../report/workflow.rst"
 REPORTED = {
     "main_table.html": ("1. Main results", "main_table.rst"),
     "vs_paper.html": ("1. Main results", "vs_paper.rst"),
+    "intervals.html": ("1. Main results", "intervals.rst"),
+    "deltas.html": ("1. Main results", "deltas.rst"),
     "ablations.html": ("2. Ablations", "ablations.rst"),
     "lambda_heatmap.png": ("3. TIDAL λ(t, p)", "lambda_heatmap.rst"),
     "training_curves_B.png": ("4. Training curves", "training_curves.rst"),
