@@ -49,12 +49,17 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def weights_fingerprint(pretrained: str, revision: str | None = None) -> str:
-    """sha256 over (relative name, sha256) of a local checkpoint's weight and config files.
-
-    A hub id that is not a local directory is fingerprinted by its id and revision (the
-    pinned commit identifies the bytes). Two checkpoints with the same bytes share
-    stored generations; any changed weight gives a new fingerprint.
+    """The checkpoint's identity: the run-identity helper's ``input_id`` (the one training
+    uses, ``tide/identity.py``) where it exists; until that module is merged, sha256 over
+    (name, sha256) of a local checkpoint's weight and config files, or a hub id with its
+    revision. Any changed weight gives a new fingerprint.
     """
+    try:
+        from tide.identity import input_id  # one identity helper for training and eval
+    except ImportError:  # the identity helper is not merged yet: the local fallback below
+        input_id = None
+    if input_id is not None:
+        return input_id(pretrained, revision)
     root = Path(pretrained)
     if not root.is_dir():
         return canonical_hash({"hub": pretrained, "revision": revision})
