@@ -105,6 +105,11 @@ def test_tables_show_intervals_paper_mark_and_paired_deltas(tmp_path):
     calm = deltas[deltas.comparison == "A_CALM − BD3LM"].iloc[0]
     assert pd.isna(calm.ci_low) and pd.isna(calm.p)  # no per-sample file: no test invented
     assert r"\checkmark" in (out / "intervals.tex").read_text()
+    from tide.report.intervals import inside_sections  # the same marks in vs_paper
+
+    md_inside, html_inside = inside_sections(scores)
+    assert "inside our 95 % interval" in md_inside and "0.00 [0.0, 0.0] ✗" in md_inside
+    assert "vs-paper-ci" in html_inside
 
 
 def test_seeds_repeat_a_run_and_tables_show_the_spread(tmp_path):

@@ -151,7 +151,11 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
                  len(score_df) - len(main_src))
     else:
         main_src = score_src
-    written.update(write_main_tables(main_src, out, released=_released_scores(root)))
+    from tide.report.intervals import inside_sections
+
+    main_df = pd.read_csv(main_src, comment="#") if isinstance(main_src, str) else main_src
+    written.update(write_main_tables(main_src, out, released=_released_scores(root),
+                                     inside=inside_sections(main_df)))
     from tide.config import column_label
     from tide.report.intervals import write_interval_tables
 

@@ -179,6 +179,18 @@ def _tex(header: list[str], body: list[list[str]], note: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def inside_sections(scores: pd.DataFrame) -> tuple[str, str]:
+    """(markdown, HTML) section for vs_paper: our intervals, ✓/✗ paper inside."""
+    from tide.report.render import html_notes, html_table, markdown_table
+
+    scores = scores[scores["model"].isin(MODELS)]
+    header, body = _grid(collect(scores) if len(scores) else {})
+    title = "Is the paper's value inside our 95 % interval?"
+    return (f"\n## {title}\n\n" + markdown_table(header, body, [NOTE_CI, NOTE_AR]),
+            f"\n<h2>{title}</h2>\n" + html_table(header, body, table_id="vs-paper-ci")
+            + "\n" + html_notes([NOTE_CI, NOTE_AR]))
+
+
 def write_interval_tables(scores: pd.DataFrame, out_dir: str | os.PathLike,
                           ablations: list[tuple[str, str]] = ()) -> dict[str, Path]:
     """Write intervals.{md,csv,tex,html} and deltas.{md,csv,html}; returns {name: path}."""

@@ -410,14 +410,17 @@ def to_html(df: pd.DataFrame, *, signed: bool = False,
 
 def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
                       out_dir: str | os.PathLike,
-                      released: pd.DataFrame | str | os.PathLike | None = None
-                      ) -> dict[str, Path]:
+                      released: pd.DataFrame | str | os.PathLike | None = None,
+                      inside: tuple[str, str] | None = None) -> dict[str, Path]:
     """Write ``main_table.{md,csv,tex,html}`` and ``vs_paper.{md,csv,html}`` into ``out_dir``,
     atomically.
 
     ``released`` (optional) are scores of the authors' released checkpoints evaluated with this
     harness, with ``model`` in :data:`MODELS`; ``vs_paper`` then also holds their table and
     their difference to the paper (which separates evaluation differences from training ones).
+
+    ``inside`` (markdown, HTML): our scores with their 95 % intervals and whether the
+    paper's value lies inside (tide.report.intervals), appended to ``vs_paper``.
 
     Returns the written paths, keyed by file name.
     """
@@ -450,7 +453,8 @@ def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
         "vs_paper.md": "# This reproduction − paper (arXiv 2604.26951)\n\n"
                        "Difference in percentage points, per cell (both rounded to 2 decimals).\n\n"
                        + to_markdown(delta, signed=True)
-                       + "\n## Paper (authors' README)\n\n" + to_markdown(paper) + rel_md,
+                       + "\n## Paper (authors' README)\n\n" + to_markdown(paper) + rel_md
+                       + (inside[0] if inside else ""),
         "vs_paper.csv": to_csv(delta),
         "main_table.html": html_page(
             "Main results (this reproduction)",
@@ -461,7 +465,7 @@ def write_main_tables(scores_csv: pd.DataFrame | str | os.PathLike,
             "<p>Difference in percentage points, per cell (both rounded to 2 decimals).</p>\n"
             + to_html(delta, signed=True, bold_columns=(), table_id="vs-paper")
             + "\n<h2>Paper (authors' README)</h2>\n"
-            + to_html(paper, table_id="paper-table") + rel_html),
+            + to_html(paper, table_id="paper-table") + rel_html + (inside[1] if inside else "")),
     }
     paths = {}
     for name, text in texts.items():
