@@ -215,3 +215,34 @@ def test_tide_lm_eval_entry_passes_flags_through():
     proc = subprocess.run([sys.executable, "-m", "tide.cli", "lm-eval", "--", "ls", "--help"],
                           capture_output=True, text=True, timeout=120, env=os.environ.copy())
     assert proc.returncode == 0 and "lm-eval ls" in (proc.stdout + proc.stderr)
+
+
+def test_hf_ar_baseline_staged_equals_unsharded(tmp_path):
+    """The AR baseline (lm-eval's own `hf` model) through the same three stages."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from test_eval import mmlu_rows
+
+    tok = make_tokenizer()
+    torch.manual_seed(0)
+    ar = Qwen3ForCausalLM(Qwen3Config(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
+        tie_word_embeddings=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+        bos_token_id=None))
+    d = tmp_path / "ar"
+    ar.save_pretrained(d)
+    tok.save_pretrained(d)
+    data = _write_jsonl(tmp_path / "mmlu.jsonl", mmlu_rows())
+    one = run.evaluate({"pretrained": str(d)}, "mmlu", tmp_path / "one", model="hf",
+                       data_files=data, batch_size=2)
+    gen = tmp_path / "gen"
+    for k in range(2):
+        staged.generate_shard({"pretrained": str(d)}, "mmlu", gen, f"{k}/2", data_files=data,
+                              model="hf", batch_size=3)
+    staged.merge_shards([gen / f"shard-{k}-of-2.done.json" for k in range(2)],
+                        gen / "generations.jsonl")
+    two = staged.score(gen / "generations.jsonl", tmp_path / "scored", data_files=data)
+    assert _samples(tmp_path / "one") == _samples(tmp_path / "scored")
+    assert _comparable(one) == _comparable(two)

@@ -173,8 +173,9 @@ def _inner_lm(model: str, args: dict, batch_size: int) -> LM:
 
     import tide.eval.lm  # noqa: F401  (registers tide_bd3lm)
 
+    # as simple_evaluate builds it (device comes from model_args: given twice, HFLM refuses)
     return lm_eval.api.registry.get_model(model).create_from_arg_obj(
-        args, {"batch_size": batch_size, "max_batch_size": None, "device": args.get("device")})
+        args, {"batch_size": batch_size, "max_batch_size": None})
 
 
 def _simple_evaluate(lm: LM, bench, include_dir: Path, *, limit, seed: int,
