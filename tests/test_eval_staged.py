@@ -23,7 +23,7 @@ import lm_eval  # noqa: F401  (required: a missing lm-eval fails, never skips)
 from test_eval import GSM8K_DOCS, _write_jsonl, gsm8k_rows  # noqa: E402
 from test_sampler import make_student, make_tokenizer  # noqa: E402
 from tide.eval import run, staged  # noqa: E402
-from tide.eval.store import check_progress, read_records  # noqa: E402
+from tide.eval.store import check_progress, mark_finished, read_records  # noqa: E402
 
 ARGS = {"max_new_tokens": 8, "steps": 8}
 
@@ -168,11 +168,15 @@ def test_killed_generation_resumes_with_identical_samples(student_dir, tmp_path,
 
 def test_retry_without_progress_fails_loudly(tmp_path):
     store = tmp_path / "shard-0-of-1.jsonl"
-    check_progress(store, 0, 10)  # first attempt
-    check_progress(store, 4, 6)  # the retry after 4 were stored: progress
+    check_progress(store, "id1", 0, 10)  # first attempt
+    check_progress(store, "id1", 4, 6)  # the retry after 4 were stored: progress
     with pytest.raises(RuntimeError, match="previous attempt generated nothing"):
-        check_progress(store, 4, 6)
-    check_progress(tmp_path / "other.jsonl", 10, 0)  # nothing left: never an error
+        check_progress(store, "id1", 4, 6)
+    check_progress(tmp_path / "other.jsonl", "id1", 10, 0)  # nothing left: never an error
+    # a finished run, then a new checkpoint (another identity) starting from zero: no retry
+    mark_finished(store, "id1")
+    check_progress(store, "id2", 0, 10)
+    check_progress(store, "id1", 10, 0)
 
 
 def test_changed_weights_regenerate(student_dir, gsm8k, tmp_path):
@@ -191,6 +195,12 @@ def test_changed_weights_regenerate(student_dir, gsm8k, tmp_path):
     c = staged.generate_shard({"pretrained": str(model), **ARGS}, "gsm8k", tmp_path / "g", "0/1",
                               data_files=gsm8k)
     assert (c["reused"], c["generated"]) == (0, 8) and c["identity_hash"] != a["identity_hash"]
+    assert len(list((tmp_path / "g").glob("shard-0-of-1.jsonl.set-aside-*"))) == 1  # kept
+    assert len(read_records(tmp_path / "g" / "shard-0-of-1.jsonl")) == 8  # only the new ones
+    make_student(make_tokenizer(), seed=0, block_size=8).save_pretrained(model)  # back to a
+    d = staged.generate_shard({"pretrained": str(model), **ARGS}, "gsm8k", tmp_path / "g", "0/1",
+                              data_files=gsm8k)  # a finished identity again: a re-run, no error
+    assert d["identity_hash"] == a["identity_hash"] and d["generated"] == 8
 
 
 def test_recorded_command_reproduces_the_score(student_dir, gsm8k, tmp_path):

@@ -26,8 +26,8 @@ from pathlib import Path
 from lm_eval.api.model import LM
 
 from tide.eval import run as ev
-from tide.eval.store import (GenerationStore, check_progress, merge_stores, parse_shard,
-                             shard_of, weights_fingerprint)
+from tide.eval.store import (GenerationStore, check_progress, mark_finished, merge_stores,
+                             parse_shard, shard_of, weights_fingerprint)
 from tide.io import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,8 @@ class StoredLM(LM):
                  *self.shard, self.counts["in_shard"], self.counts["reused"], self.store.path,
                  len(todo))
         if self.inner is not None:
-            check_progress(self.store.path, self.counts["reused"], len(todo))
+            check_progress(self.store.path, self.store.identity_hash, self.counts["reused"],
+                           len(todo))
         for start in range(0, len(todo), self.batch):
             if self.stop is not None and self.stop.signal is not None:
                 log.warning("stopping with %d of %d requests left; stored so far: %d",
@@ -220,6 +221,7 @@ def generate_shard(model_args: dict | str, benchmark: str, gen_dir, shard="0/1",
             "identity": ident, "identity_hash": store.identity_hash, "model": model,
             "model_args": args, "model_info": info, "batch_size": batch_size, "seed": seed,
             "limit": limit, "data": ev.data_label(data_files), **lm.counts}
+    mark_finished(store.path, store.identity_hash)
     atomic_write_json(store.path.with_suffix(".done.json"), done)
     log.info("shard %d/%d of %s done: %d in shard, %d reused, %d generated", k, n, benchmark,
              lm.counts["in_shard"], lm.counts["reused"], lm.counts["generated"])

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -126,9 +127,15 @@ class GenerationStore:
                 self.records[rec["key"]] = rec
             else:
                 foreign += 1
-        if foreign:
+        if foreign:  # set the old store aside (never deleted), keep this identity's records
+            aside = self.path.with_name(f"{self.path.name}.set-aside-{int(time.time())}")
             log.warning("%s: %d stored records were made under another identity (weights, "
-                        "sampler, task or data changed); they are not reused", self.path, foreign)
+                        "sampler, task or data changed): not reused, moved to %s",
+                        self.path, foreign, aside)
+            os.replace(self.path, aside)
+            mine = list(self.records.values())
+            self.records = {}
+            self.append(mine)
 
     def key(self, context: str, gen_kwargs: dict) -> str:
         return request_key(self.identity_hash, context, gen_kwargs)
@@ -162,26 +169,42 @@ class GenerationStore:
                         g.write(b"\n")
 
 
-def check_progress(store_path: str | os.PathLike, done: int, todo: int) -> None:
+def _attempts_path(store_path) -> Path:
+    return Path(str(store_path) + ".attempts.jsonl")
+
+
+def _append_line(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(obj) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def check_progress(store_path: str | os.PathLike, identity_hash: str, done: int,
+                   todo: int) -> None:
     """Record this attempt; fail loudly when the previous attempt added nothing.
 
-    ``<store>.attempts.jsonl`` holds one line per attempt with the records done at its
-    start. A retry that finds as many done as the previous attempt did at its start, with
-    work left, means that attempt generated nothing before it was stopped (a time limit
-    below one batch, a crash on one request): retrying again cannot finish either.
+    ``<store>.attempts.jsonl`` holds one line per attempt (identity, records done at its
+    start) and one per finished run. A retry of the same identity that finds as many done
+    as its unfinished previous attempt did at its start, with work left, means that attempt
+    generated nothing before it was stopped (a time limit below one batch, a crash on one
+    request): retrying again cannot finish either.
     """
-    path = Path(str(store_path) + ".attempts.jsonl")
-    previous = read_records(path)
-    if previous and todo > 0 and previous[-1].get("done_at_start") == done:
+    path = _attempts_path(store_path)
+    mine = [a for a in read_records(path) if a.get("identity") == identity_hash]
+    last = mine[-1] if mine else None
+    if last and not last.get("finished") and todo > 0 and last.get("done_at_start") == done:
         raise RuntimeError(
             f"{store_path}: the previous attempt generated nothing ({done} requests done at its "
             f"start and now, {todo} left): not retrying. Give the job more time or a smaller "
             f"shard (eval.shards), or look at its log; delete {path} to force a retry")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps({"done_at_start": done, "todo": todo}) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    _append_line(path, {"identity": identity_hash, "done_at_start": done, "todo": todo})
+
+
+def mark_finished(store_path: str | os.PathLike, identity_hash: str) -> None:
+    """Record that a run of this identity completed (a later re-run is no retry)."""
+    _append_line(_attempts_path(store_path), {"identity": identity_hash, "finished": True})
 
 
 def merge_stores(parts: list[tuple[str | os.PathLike, str]], out: str | os.PathLike) -> int:
