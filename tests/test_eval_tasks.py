@@ -386,9 +386,16 @@ def test_released_checkpoints_dry_run(tmp_path):
     cfg = load_config(REPO / "config" / "paper.yaml")
     n_ck, n_b = len(cfg["eval"]["checkpoints"]), len(cfg["eval"]["benchmarks"])
     assert (n_ck, n_b) == (8, 8)
-    assert stats == {"evaluate": str(n_ck * n_b), "released_scores": "1", "released": "1",
-                     "total": str(n_ck * n_b + 2)}
-    jobs = [j for j in out.split("rule evaluate:")[1:]]
+    # staged evaluation (issue 14): GPU generation shards, then a CPU merge and score each
+    from tide.plan import eval_shards
+
+    n_gen = n_ck * sum(eval_shards(cfg, b) for b in cfg["eval"]["benchmarks"])
+    assert stats == {"eval_generate": str(n_gen), "eval_merge": str(n_ck * n_b),
+                     "evaluate": str(n_ck * n_b), "released_scores": "1", "released": "1",
+                     "total": str(n_gen + 2 * n_ck * n_b + 2)}
+    jobs = [j.split("\n\n")[0] for j in out.split("rule evaluate:")[1:]]
     pairs = {re.search(r"wildcards: model_id=(\w+), benchmark=(\w+)", j).groups() for j in jobs}
     assert pairs == {(m, b) for m in cfg["eval"]["checkpoints"] for b in cfg["eval"]["benchmarks"]}
-    assert all(re.search(r"resources: .*\bgpu=1\b", j) for j in jobs)
+    gen = [j.split("\n\n")[0] for j in out.split("rule eval_generate:")[1:]]
+    assert len(gen) == n_gen and all(re.search(r"resources: .*\bgpu=1\b", j) for j in gen)
+    assert not any(re.search(r"resources: .*\bgpu=", j) for j in jobs)  # scoring: CPU
