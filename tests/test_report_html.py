@@ -91,7 +91,8 @@ def test_html_report_from_copied_results_has_captioned_tables_and_figures(html_r
     results = json.loads(text[text.index(">", start) + 1:text.index("</script>", start)]
                          .strip().removeprefix("var results = ").rstrip(";"))
     assert set(results) == {f"reports/{n}" for n in (
-        "main_table.html", "vs_paper.html", "ablations.html", "lambda_heatmap.png",
+        "main_table.html", "vs_paper.html", "intervals.html", "deltas.html",
+        "ablations.html", "lambda_heatmap.png",
         "training_curves_A.png", "training_curves_B.png", "efficiency.png", "efficiency.html")}
     for path, entry in results.items():
         assert entry["caption"].strip(), f"{path} has no caption"
