@@ -57,3 +57,18 @@ def test_dry_run_lists_shard_jobs_that_fit(tmp_path):
     table = out[out.index("Estimated GPU-hours"):]
     rows = [line for line in table.splitlines() if line.startswith("eval_generate[")]
     assert len(rows) == 8 and all(" yes " in r for r in rows), rows
+
+
+def test_plan_refreshes_throughput_from_tide_bench(paper, tmp_path):
+    """`tide plan --use-bench` takes the student's tokens/s from tide bench's result."""
+    import json
+    import shutil
+
+    (tmp_path / "bench").mkdir()
+    shutil.copy(REPO / "benchmarks" / "cpu" / "generation.json", tmp_path / "bench")
+    rate = next(r["tokens_per_s"] for r in json.loads(
+        (tmp_path / "bench" / "generation.json").read_text())["rows"] if r["model"] == "student")
+    text = plan_text(paper, tmp_path, use_bench=True)
+    assert f"{rate:.1f} tokens/s" in text and "used here" in text
+    assert f"generation at {rate} tokens/s" in text
+    assert "generation at 41 tokens/s" in plan_text(paper, tmp_path)  # the config's figure

@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
     _add(sub, "validate", "validate the config, log the per-rank memory estimate, exit")
     _add(sub, "memory", "per-rank GPU memory estimate of every distillation run (tide/memory.py)")
-    _add(sub, "plan", "estimated GPU-hours per rule and for the whole plan (tide/plan.py)")
+    _add(sub, "plan", "estimated GPU-hours per rule and for the whole plan (tide/plan.py)",
+         use_bench=dict(action="store_true", help="generation throughput from tide bench's "
+                        "<root>/bench/generation.json instead of eval.throughput_tokens_per_s"))
     _add(sub, "corpus", "write the corpus (tiny: generated; cluster: the SFT mixture)")
     _add(sub, "tokenizers", "train the tiny tokenizers / record the hub tokenizers")
     _add(sub, "dataset", "tokenize one dataset in the authors' schema",
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     actions = {
         "validate": lambda: _validate(args.config, cfg),
         "memory": lambda: _memory(cfg),
-        "plan": lambda: print(__import__("tide.plan", fromlist=["plan_text"]).plan_text(cfg)),
+        "plan": lambda: print(__import__("tide.plan", fromlist=["plan_text"]).plan_text(
+            cfg, root, use_bench=args.use_bench)),
         "corpus": lambda: stages.corpus(cfg, root),
         "tokenizers": lambda: stages.tokenizers(cfg, root),
         "dataset": lambda: stages.dataset(cfg, args.kind, args.split, root),

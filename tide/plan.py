@@ -17,6 +17,8 @@ Every figure states its source; a missing figure shows as unknown, never as zero
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 
 from tide.eval.benchmarks import BENCHMARKS
@@ -123,14 +125,43 @@ def plan_models(cfg, released: bool = True) -> tuple[list[str], callable]:
                  if m in ablations else ev["benchmarks"])
 
 
-def plan_text(cfg) -> str:
-    """What ``tide plan`` prints: per-rule estimate and the total, with the figures' source."""
+def measured_throughput(root=None) -> tuple[float, str] | None:
+    """(tokens/s, device) of the student's generation as ``tide bench generation`` measured
+    it (``<root>/bench/generation.json``, row ``student``), or None."""
+    from tide import paths
+
+    path = paths._r(root) / "bench" / "generation.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    rows = [r for r in data.get("rows", []) if r.get("model") == "student"]
+    if not rows:
+        return None
+    device = data.get("device")
+    return float(rows[0]["tokens_per_s"]), json.dumps(device) if isinstance(device, dict) \
+        else str(device)
+
+
+def plan_text(cfg, root=None, use_bench: bool = False) -> str:
+    """What ``tide plan`` prints: per-rule estimate and the total, with the figures' source.
+
+    ``use_bench``: take the generation throughput from ``tide bench generation``'s result
+    instead of ``eval.throughput_tokens_per_s`` (the refresh of the config's figure)."""
+    measured = measured_throughput(root)
+    note = ""
+    if measured:
+        note = (f"\n(tide bench measured {measured[0]:.1f} tokens/s for the student on "
+                f"{measured[1][:80]}; {'used here' if use_bench else 'use it: tide plan --use-bench, or set eval.throughput_tokens_per_s'})")
+        if use_bench:
+            raw = copy.deepcopy(cfg.raw)
+            raw["eval"]["throughput_tokens_per_s"] = measured[0]
+            cfg = type(cfg)(raw=raw, source=f"{cfg.source} + bench")
     ids, of = plan_models(cfg)
     tps = cfg["eval"].get("throughput_tokens_per_s")
     head = (f"{len(ids)} models evaluated ({', '.join(ids)}); generation at "
             f"{tps if tps else 'unknown'} tokens/s (eval.throughput_tokens_per_s), "
             f"docs × max_new_tokens per answer (an upper bound: answers stop at EOS)")
-    return head + "\n" + format_plan(estimate(cfg, ids, of))
+    return head + note + "\n" + format_plan(estimate(cfg, ids, of))
 
 
 def format_plan(rows: list[dict]) -> str:
