@@ -139,3 +139,14 @@ def test_seeds_repeat_a_run_and_tables_show_the_spread(tmp_path):
     write_interval_tables(scores, out)
     assert "50.00 [" in (out / "intervals.md").read_text()
     assert "± 35.36 (2 seeds)" in (out / "intervals.md").read_text()
+
+
+def test_samples_written_by_the_previous_version_still_give_an_interval(tmp_path):
+    """samples.jsonl rows before issue 14 carry no task name: one stratum, same interval."""
+    rows = [{k: v for k, v in r.items() if k != "task"} for r in _rows("t", [1, 0, 1, 1])]
+    old = tmp_path / "samples.jsonl"
+    old.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from tide.eval.stats import read_per_doc
+
+    assert bootstrap_ci(read_per_doc(old, "exact_match", "strict-match")) == \
+        bootstrap_ci(per_doc(_rows("t", [1, 0, 1, 1]), "exact_match", "strict-match"))
