@@ -153,14 +153,10 @@ def _tokenizer(args: dict):
 
 def identity(model: str, args: dict, bench, data, limit) -> dict:
     """What the generations depend on (tide.eval.store): weights, sampler, task, data."""
-    from tide.eval.store import file_sha256
+    from tide.identity import input_id
 
     free = {"batch_size", "max_batch_size", "device"}  # fp32: do not change tokens
-    data_hash = "hub"
-    if data:
-        p = Path(data)
-        files = sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
-        data_hash = {f.name: file_sha256(f) for f in files}
+    data_hash = input_id(data) if data else "hub"  # local items: their files' fingerprint
     return {"weights": weights_fingerprint(str(args["pretrained"]), args.get("revision")),
             "model": model, "model_args": {k: v for k, v in sorted(args.items())
                                            if k not in free | {"pretrained", "tokenizer"}},

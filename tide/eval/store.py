@@ -31,43 +31,19 @@ from typing import Any, Iterable
 
 log = logging.getLogger(__name__)
 
-#: files whose bytes define a checkpoint's weights (and the config that reads them)
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "config.json")
-
-
 def canonical_hash(obj: Any) -> str:
     """sha256 of the canonical JSON of ``obj`` (sorted keys, no spaces)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def weights_fingerprint(pretrained: str, revision: str | None = None) -> str:
-    """The checkpoint's identity: the run-identity helper's ``input_id`` (the one training
-    uses, ``tide/identity.py``) where it exists; until that module is merged, sha256 over
-    (name, sha256) of a local checkpoint's weight and config files, or a hub id with its
-    revision. Any changed weight gives a new fingerprint.
-    """
-    try:
-        from tide.identity import input_id  # one identity helper for training and eval
-    except ImportError:  # the identity helper is not merged yet: the local fallback below
-        input_id = None
-    if input_id is not None:
-        return input_id(pretrained, revision)
-    root = Path(pretrained)
-    if not root.is_dir():
-        return canonical_hash({"hub": pretrained, "revision": revision})
-    files = sorted({p for pat in WEIGHT_PATTERNS for p in root.glob(pat) if p.is_file()})
-    if not files:
-        raise ValueError(f"weights fingerprint of {pretrained}: no {WEIGHT_PATTERNS} files")
-    return canonical_hash([(p.name, file_sha256(p)) for p in files])
+    """The checkpoint's identity as training computes it (``tide.identity.input_id``: a
+    local directory's file fingerprint, or ``hub:<id>@<revision>``): one identity helper
+    for training state and stored generations. Any changed weight gives a new one."""
+    from tide.identity import input_id
+
+    return input_id(pretrained, revision)
 
 
 def request_key(identity_hash: str, context: str, gen_kwargs: dict) -> str:
