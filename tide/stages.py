@@ -45,14 +45,32 @@ def tokenizer_path(cfg: Config, name: str, root=None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _load_tok(path: str):
+def _load_tok(path: str, revision: str | None = None):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, trust_remote_code=True)
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=True, revision=revision)
 
 
 def tokenizer(cfg: Config, name: str, root=None):
-    return _load_tok(tokenizer_path(cfg, name, root))
+    from tide.hubcache import revision_of
+
+    path = tokenizer_path(cfg, name, root)
+    return _load_tok(path, revision_of(cfg, path))
+
+
+def hub_pointer(cfg: Config, hub_id: str, kind: str = "model") -> dict:
+    """The pointer of a model loaded by hub id: id, pinned revision and the commit the
+    local cache resolves it to (recorded with every result downstream)."""
+    from tide.hubcache import is_hub_id, local_dir, resolved_commit, revision_of
+
+    rev = revision_of(cfg, hub_id)
+    out = {"path": hub_id, "revision": rev}
+    if is_hub_id(hub_id):
+        try:
+            out["resolved_commit"] = resolved_commit(local_dir(hub_id, rev, repo_type=kind))
+        except FileNotFoundError:
+            out["resolved_commit"] = None  # not cached here: from_pretrained downloads it
+    return out
 
 
 def shared_vocab_size(cfg: Config, root=None) -> int:
@@ -79,6 +97,13 @@ def student_tokens(tok) -> dict:
                          f"token, found mask={tok.mask_token_id}, eos={tok.eos_token_id}")
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     return {"eos_id": tok.eos_token_id, "pad_id": pad}
+
+
+def data_pointer(cfg: Config, pipeline: str) -> dict | None:
+    """Hub id, pinned revision and resolved commit of a pipeline's pre-tokenized data."""
+    if cfg["data"]["source"] != "pretokenized":
+        return None
+    return hub_pointer(cfg, cfg["data"]["pretokenized"][pipeline], "dataset")
 
 
 def model_pointer(name: str, root=None) -> dict:
@@ -134,8 +159,10 @@ def dataset(cfg: Config, kind: str, split: str, root=None) -> None:
     out = paths.dataset(kind, split, root)
     if kind in ("A", "B") and data["source"] == "pretokenized":
         from tide.data.loaders import load_pretokenized
+        from tide.hubcache import revision_of
 
         ds = load_pretokenized(data["pretokenized"][kind], kind,
+                               revision=revision_of(cfg, data["pretokenized"][kind]),
                                split="train" if split == "train" else "test",
                                student_tok=tokenizer(cfg, "student", root),
                                teacher_tok=tokenizer(cfg, TEACHER_TOKENIZER[kind], root),
@@ -227,7 +254,7 @@ def train_ar(cfg: Config, root=None) -> None:
 
     spec = cfg["models"]["ar"]
     if spec["init"] != "train":
-        atomic_write_json(paths.model_metrics("ar", root), {"path": spec["init"]})
+        atomic_write_json(paths.model_metrics("ar", root), hub_pointer(cfg, spec["init"]))
         return
     tok = tokenizer(cfg, "student", root)
     model = build_dense(len(tok), spec["dims"], max_positions=4 * cfg["data"]["max_length"],
@@ -277,7 +304,7 @@ def sft_student(cfg: Config, root=None) -> None:
 
     spec = cfg["models"]["student"]
     if spec["init"] != "convert_ar":
-        atomic_write_json(paths.model_metrics("bd3lm", root), {"path": spec["init"]})
+        atomic_write_json(paths.model_metrics("bd3lm", root), hub_pointer(cfg, spec["init"]))
         return
     tok = tokenizer(cfg, "student", root)
     ar = AutoModelForCausalLM.from_pretrained(model_pointer("ar", root)["path"])
@@ -306,7 +333,7 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
 
     spec, name = cfg["models"]["teachers"][pipeline], f"teacher_{pipeline}"
     if spec["init"] != "train":
-        atomic_write_json(paths.model_metrics(name, root), {"path": spec["init"]})
+        atomic_write_json(paths.model_metrics(name, root), hub_pointer(cfg, spec["init"]))
         return
     tok_name = TEACHER_TOKENIZER[pipeline]
     tok, mask_id = tokenizer(cfg, tok_name, root), teacher_mask_id(cfg, pipeline, root)
@@ -406,11 +433,12 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     device, dtype = distributed.device_of(dist, _device(cfg)), _dtype(cfg["dtype"])
     tok = tokenizer(cfg, "student", root)
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
-    student = load_student(model_pointer("bd3lm", root)["path"], tokenizer=tok, dtype=dtype,
-                           attn_implementation=cfg["attn_implementation"],
-                           device=device)
+    s_ptr, t_ptr = model_pointer("bd3lm", root), model_pointer(f"teacher_{pipeline}", root)
+    student = load_student(s_ptr["path"], tokenizer=tok, dtype=dtype,
+                           revision=s_ptr.get("revision"),
+                           attn_implementation=cfg["attn_implementation"], device=device)
     teacher = load_teacher(
-        model_pointer(f"teacher_{pipeline}", root)["path"], kind=tspec["kind"],
+        t_ptr["path"], kind=tspec["kind"], revision=t_ptr.get("revision"),
         mask_token_id=teacher_mask_id(cfg, pipeline, root), block_size=cfg["block_size"],
         concat_order=run.concat_order or tspec.get("concat_order", "x0_xt"),
         dtype=_dtype(tspec.get("dtype", cfg["dtype"])),
@@ -461,6 +489,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
             "shared_vocab_size": vsh, "teacher_mask_token_id": teacher.mask_token_id,
             "student_mask_token_id": ctx.student_mask_id,
             "config_fingerprint": cfg.fingerprint("distill", "models", "data"),
+            "hub": {"student": s_ptr, "teacher": t_ptr,
+                    "data": data_pointer(cfg, pipeline)},
             "provenance": provenance(seed=cfg["seed"])})
     log.info("rank 0 of %d: wrote outputs to %s", dist.world_size, out)
     distributed.shutdown(dist)
@@ -473,6 +503,8 @@ def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
     """(lm-eval model name, model_args) of a model id: the AR baseline goes through lm-eval's
     own ``hf`` model, every diffusion student through ours (``tide_bd3lm``). Ids listed in
     ``eval.checkpoints`` are released checkpoints evaluated as they are (no training)."""
+    from tide.hubcache import revision_of
+
     checkpoints = cfg["eval"].get("checkpoints") or {}
     if model_id in checkpoints:
         model, path = checkpoints[model_id]["model"], checkpoints[model_id]["path"]
@@ -482,6 +514,9 @@ def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
         pipeline, run = model_id.split("_", 1)
         model, path = "tide_bd3lm", str(paths.run_model(pipeline, run, root))
     common = f"pretrained={path},dtype={cfg['dtype']},device={_device(cfg)}"
+    rev = revision_of(cfg, path)
+    if rev:  # pinned hub checkpoint: both lm-eval's hf model and ours take `revision`
+        common += f",revision={rev}"
     if model == "hf":
         return "hf", common
     return "tide_bd3lm", f"{common},attn_implementation={cfg['attn_implementation']}"
@@ -512,9 +547,14 @@ def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
     from tide.eval.run import evaluate as run_eval
 
     plan = eval_plan(cfg, model_id, benchmark, root)
+    hub = cfg["eval"]["source"] == "hub"
+    model_path = plan["model_args"]["pretrained"]
     run_eval(plan["model_args"], benchmark, paths.eval_dir(model_id, benchmark, root),
              data_files=plan["data_files"], limit=plan["limit"], batch_size=plan["batch_size"],
-             model=plan["model"], seed=plan["seed"], extra={"model_id": model_id})
+             model=plan["model"], seed=plan["seed"],
+             hub_revisions=dict(cfg.raw.get("revisions") or {}) if hub else None,
+             max_subtasks=cfg["eval"].get("max_subtasks") if hub else None,
+             extra={"model_id": model_id, "model_hub": hub_pointer(cfg, model_path)})
 
 
 def collect_scores(inputs: list[str], out: str) -> None:

@@ -361,13 +361,18 @@ def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
              data_files: dict | str | os.PathLike | None = None,
              limit: int | float | None = None, batch_size: int = 1,
              model: str = "tide_bd3lm", seed: int = 1234, log_samples: bool = True,
-             extra: dict | None = None) -> dict:
+             extra: dict | None = None, hub_revisions: dict | None = None,
+             max_subtasks: int | None = None) -> dict:
     """Run ``benchmark`` (§4 protocol) for ``model`` and write the three files; returns score.json.
 
     ``data_files`` switches to local JSON lines in the real datasets' schemas: a directory
     of ``<task>.jsonl`` (one per (sub)task; the tiny eval-data stage writes these), or for a
     plain task a file / ``{split: file}``. Without it the tasks read the hub datasets named
-    in their YAMLs. ``extra`` is merged into score.json (the workflow records the model id).
+    in their YAMLs. ``hub_revisions`` (``{hub id: sha | None}``, the config's ``revisions``)
+    reads those hub datasets from the local hub cache at the pinned revisions instead
+    (tide.eval.hubdata; what compute nodes without internet need), ``max_subtasks`` then
+    limits a group to its first N subtasks. ``extra`` is merged into score.json (the
+    workflow records the model id).
     Nothing is written unless the whole evaluation finished (one atomic directory).
     """
     bench = benchmark_spec(benchmark)
@@ -379,6 +384,11 @@ def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
             tasks = write_offline_tasks(bench.task, data_files, include_dir)
             data = (str(Path(data_files).resolve()) if isinstance(data_files, (str, os.PathLike))
                     else normalise_data_files(data_files))
+        elif hub_revisions is not None:
+            from tide.eval.hubdata import write_hub_tasks
+
+            include_dir = Path(tmp)
+            tasks, data = write_hub_tasks(bench.task, include_dir, hub_revisions, max_subtasks)
         else:
             include_dir, tasks, data = TASKS_DIR, subtasks(bench.task), "hub"
         results = _run_lm_eval(model, args, bench, include_dir, limit=limit,
