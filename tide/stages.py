@@ -170,6 +170,13 @@ def dataset(cfg: Config, kind: str, split: str, root=None) -> None:
         save_dataset(ds, out)
         return
     rows = [r["messages"] for r in read_jsonl(paths.corpus(split, root))]
+    from tide.checks import require_chat_template
+
+    names = (["student", TEACHER_TOKENIZER[kind]] if kind in ("A", "B")
+             else [{v: k for k, v in SFT_KIND.items()}[kind]])
+    for name in names:  # tokenizing chat data applies each model's own template
+        require_chat_template(tokenizer(cfg, name, root), f"dataset {kind}/{split}",
+                              tokenizer_path(cfg, name, root))
     if kind in ("A", "B"):
         ds = build_pipeline_dataset(rows, tokenizer(cfg, "student", root),
                                     tokenizer(cfg, TEACHER_TOKENIZER[kind], root), kind,
@@ -434,6 +441,12 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     tok = tokenizer(cfg, "student", root)
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
     s_ptr, t_ptr = model_pointer("bd3lm", root), model_pointer(f"teacher_{pipeline}", root)
+    from tide.checks import require_mask_token, require_token_id
+
+    require_mask_token(tok, f"distill {pipeline}/{run_name}", tokenizer_path(cfg, "student", root))
+    require_token_id(t_tok, teacher_mask_id(cfg, pipeline, root),
+                     f"models.teachers.{pipeline}.mask_token_id", f"distill {pipeline}/{run_name}",
+                     tokenizer_path(cfg, TEACHER_TOKENIZER[pipeline], root))
     student = load_student(s_ptr["path"], tokenizer=tok, dtype=dtype,
                            revision=s_ptr.get("revision"),
                            attn_implementation=cfg["attn_implementation"], device=device)
@@ -546,9 +559,14 @@ def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
     """lm-eval one model on one benchmark with the paper's protocol (spec §4)."""
     from tide.eval.run import evaluate as run_eval
 
+    from tide.checks import require_chat_template
+
     plan = eval_plan(cfg, model_id, benchmark, root)
     hub = cfg["eval"]["source"] == "hub"
     model_path = plan["model_args"]["pretrained"]
+    # the protocol applies the model's chat template: a checkpoint without one stops here
+    require_chat_template(_load_tok(model_path, plan["model_args"].get("revision")),
+                          f"evaluate {model_id}/{benchmark}", model_path)
     run_eval(plan["model_args"], benchmark, paths.eval_dir(model_id, benchmark, root),
              data_files=plan["data_files"], limit=plan["limit"], batch_size=plan["batch_size"],
              model=plan["model"], seed=plan["seed"],
