@@ -79,6 +79,12 @@ def test_overlay_touches_only_sizes_steps_limits_device_dtype_resources():
     assert bad == []
 
 
+def test_full_rehearsal_overlay_changes_only_device_dtype_resources():
+    full = yaml.safe_load((REPO / "config" / "rehearsal_full.yaml").read_text())
+    allowed = ["name", "device", "dtype", "models.teachers.*.dtype", "resources.*"]
+    assert [p for p in leaf_paths(full) if not any(fnmatch.fnmatch(p, a) for a in allowed)] == []
+
+
 def test_overlay_keeps_every_id_revision_mask_objective_temperature_and_protocol():
     paper = yaml.safe_load(PAPER.read_text())
     reh = merged(paper, yaml.safe_load(OVERLAY.read_text()))
@@ -357,3 +363,106 @@ def test_teacher_mask_id_outside_its_tokenizer_stops_naming_field(hf_home):
     with pytest.raises(ValueError, match=r"tencent/WeDLM-8B-Instruct.*teachers.B.mask_token_id 156895"):
         require_token_id(tok, 156895, "models.teachers.B.mask_token_id", "distill B/kl",
                          "tencent/WeDLM-8B-Instruct")
+
+
+# ------------------------------------------------------------------ prefetch, preflight
+
+
+def test_prefetch_fills_an_empty_cache_that_loads_offline_and_pins_revisions(hub, tmp_path,
+                                                                              monkeypatch):
+    """The rehearsal hub plays the remote: an empty HF_HOME gets every repository of the
+    paper config, loadable offline, and revisions.yaml pins every id to what was fetched."""
+    import huggingface_hub.constants as C
+    from transformers import AutoTokenizer
+
+    from tide.hubcache import revision_of
+    from tide.prefetch import prefetch
+
+    src, record = hub
+    target = tmp_path / "shared_cache"
+    monkeypatch.setenv("HF_HOME", str(target))
+    monkeypatch.setattr(C, "HF_HUB_CACHE", str(target / "hub"))
+    monkeypatch.setattr(C, "HF_HUB_OFFLINE", True)
+    cfg = load_config(PAPER)
+    resolved = prefetch(cfg, tmp_path / "results", source=src)
+    assert resolved == {i: info["revision"] for i, info in record.items()}
+    tok = AutoTokenizer.from_pretrained(STUDENT, revision=resolved[STUDENT])
+    assert tok.mask_token_id == 151669
+    pinned_file = tmp_path / "results" / "prefetch" / "revisions.yaml"
+    pinned = merged(yaml.safe_load(PAPER.read_text()), yaml.safe_load(pinned_file.read_text()))
+    pcfg = validate_dict(pinned, "paper+revisions")
+    assert all(revision_of(pcfg, i) == resolved[i] for i in resolved)
+    monkeypatch.setenv("TIDE_REHEARSAL", "1")
+    assert len(load_hub_dataset("openai/gsm8k", "main", "test", resolved["openai/gsm8k"])) > 0
+
+
+def _env(hub_dir: Path) -> dict:
+    import os
+    import sys
+
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                HF_HOME=str(hub_dir), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+                TRANSFORMERS_OFFLINE="1", TIDE_REHEARSAL="1", OMP_NUM_THREADS="1",
+                PYTHONPATH=str(REPO))
+
+
+@pytest.mark.slow
+def test_preflight_on_the_rehearsal_hub(hub, tmp_path):
+    """`tide preflight`: every model loads, one step per pipeline, one generation per
+    benchmark, through the CLI as on a cluster node."""
+    import subprocess
+    import sys
+
+    overlay = merged(yaml.safe_load(PAPER.read_text()), yaml.safe_load(OVERLAY.read_text()))
+    cfg_file = tmp_path / "rehearsal.yaml"
+    cfg_file.write_text(yaml.safe_dump(overlay))
+    res = subprocess.run([str(Path(sys.executable).parent / "tide"), "--config", str(cfg_file),
+                          "--root", str(tmp_path / "results"), "preflight"], cwd=REPO,
+                         env=_env(hub[0]), capture_output=True, text=True, timeout=1200)
+    summary = json.loads((tmp_path / "results" / "preflight.json").read_text())
+    assert res.returncode == 0 and summary["ok"], [s for s in summary["steps"] if not s["ok"]]
+    steps = [s["step"] for s in summary["steps"]]
+    assert {"distill A/calm (1 step)", "distill B/kl (1 step)"} <= set(steps)
+    assert sum(s.startswith("evaluate bd3lm/") for s in steps) == 8
+
+
+#: the rehearsal subset: every model kind (AR through lm-eval's hf, the BD3LM student,
+#: both teachers, a released checkpoint), every objective (the 6 main runs and the two
+#: tidal-on-reverse ablations) and every benchmark once, through Snakemake
+SUBSET_EVALS = {"ar": "hellaswag", "bd3lm": "mmlu_pro", "B_kl": "gsm8k", "A_calm": "math",
+                "released_B_kl": "bbh", "released_A_tide_cross": "humaneval",
+                "B_tide_shared": "mbpp", "A_tide_cross": "mmlu"}
+
+
+@pytest.mark.slow
+def test_rehearsal_subset_through_snakemake(hub, tmp_path):
+    import subprocess
+    import sys
+
+    from tide import paths
+
+    targets = [str(paths.run_summary(p, r)) for p in ("A", "B")
+               for r in (["kl", "tide_shared", "tide_cross", "tidal_on_reverse"] if p == "B"
+                         else ["calm", "tide_shared", "tide_cross", "tidal_on_reverse"])]
+    targets += [str(paths.eval_score(m, b)) for m, b in SUBSET_EVALS.items()]
+    assert set(SUBSET_EVALS.values()) == set(load_config(PAPER)["eval"]["benchmarks"])
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"),
+           "-d", str(tmp_path), "--cores", "2", "--configfile", str(PAPER), str(OVERLAY),
+           "--", *targets]
+    res = subprocess.run(cmd, env=_env(hub[0]), capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, res.stderr[-4000:]
+    objectives = set()
+    for p, names in (("A", ("calm", "tide_shared", "tide_cross", "tidal_on_reverse")),
+                     ("B", ("kl", "tide_shared", "tide_cross", "tidal_on_reverse"))):
+        for r in names:
+            run = json.loads((tmp_path / paths.run_summary(p, r)).read_text())
+            objectives.add(run["spec"]["objective"])
+            assert run["hub"]["student"]["path"] == STUDENT
+            assert run["hub"]["student"]["resolved_commit"] == hub[1][STUDENT]["revision"]
+    assert objectives == {"calm", "tidal_chunk", "reverse_calm", "tidal_reverse_calm", "kl",
+                          "tidal", "reverse_kl", "tidal_reverse_kl"}
+    for m, b in SUBSET_EVALS.items():
+        score = json.loads((tmp_path / paths.eval_score(m, b)).read_text())
+        assert score["n"] >= 1
+        for sub in score["data"].values():  # every dataset read at its stand-in commit
+            assert sub["resolved_commit"] == hub[1][sub["dataset_path"]]["revision"]

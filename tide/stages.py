@@ -163,6 +163,7 @@ def dataset(cfg: Config, kind: str, split: str, root=None) -> None:
 
         ds = load_pretokenized(data["pretokenized"][kind], kind,
                                revision=revision_of(cfg, data["pretokenized"][kind]),
+                               limit=data.get("limit"),
                                split="train" if split == "train" else "test",
                                student_tok=tokenizer(cfg, "student", root),
                                teacher_tok=tokenizer(cfg, TEACHER_TOKENIZER[kind], root),

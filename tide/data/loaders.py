@@ -147,7 +147,8 @@ def validate_columns(ds, pipeline: str, where: str) -> None:
 
 def load_pretokenized(path_or_id: str, pipeline: str, split: str = "train",
                       student_tok=None, teacher_tok=None,
-                      teacher_max_length: int | None = None, revision: str | None = None):
+                      teacher_max_length: int | None = None, revision: str | None = None,
+                      limit: int | None = None):
     """The authors' pre-tokenized dataset for ``pipeline``, validated, ready to train on.
 
     A local directory is read with ``datasets.load_from_disk``, anything else with
@@ -157,6 +158,8 @@ def load_pretokenized(path_or_id: str, pipeline: str, split: str = "train",
     """
     where = f"pre-tokenized dataset {path_or_id}"
     ds = _load_any(path_or_id, None, split, revision)
+    if limit is not None:  # the first rows only (preflight, rehearsal)
+        ds = ds.select(range(min(int(limit), len(ds))))
     validate_columns(ds, pipeline, where)
     if pipeline == "B":
         return ds.map(lambda r: cap_teacher_b(r, teacher_max_length)) \
