@@ -77,13 +77,13 @@ rehearsal: rehearsal-hub
 	mkdir -p $(REHEARSAL)/run
 	@start=$$(date +%s); \
 	$(REHEARSAL_ENV) $(SNAKEMAKE) --profile workflow/profiles/local -j $(JOBS) -s $(CURDIR)/Snakefile \
-	  -d $(REHEARSAL)/run --configfile config/paper.yaml config/rehearsal.yaml -- all released; \
+	  -d $(REHEARSAL)/run --configfile $(CURDIR)/config/paper.yaml $(CURDIR)/config/rehearsal.yaml -- all released; \
 	rc=$$?; echo "make rehearsal: $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 rehearsal-full: rehearsal-hub
 	mkdir -p $(REHEARSAL)/run_full
 	$(REHEARSAL_ENV) $(SNAKEMAKE) --profile workflow/profiles/local -j $(JOBS) -s $(CURDIR)/Snakefile \
-	  -d $(REHEARSAL)/run_full --configfile config/paper.yaml config/rehearsal_full.yaml -- all released
+	  -d $(REHEARSAL)/run_full --configfile $(CURDIR)/config/paper.yaml $(CURDIR)/config/rehearsal_full.yaml -- all released
 
 # On a cluster: prefetch on a login node (internet; HF_HOME on a shared filesystem), then
 # preflight on a GPU node before committing GPU-hours to `all`.
