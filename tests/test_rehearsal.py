@@ -466,3 +466,34 @@ def test_rehearsal_subset_through_snakemake(hub, tmp_path):
         assert score["n"] >= 1
         for sub in score["data"].values():  # every dataset read at its stand-in commit
             assert sub["resolved_commit"] == hub[1][sub["dataset_path"]]["revision"]
+
+
+def test_pinned_revision_reaches_the_evaluated_checkpoint(hf_home):
+    """eval_plan passes the pinned commit to lm-eval's model_args, and the BD3LM loader uses
+    it: with refs/main moved to a broken snapshot the pinned load still works."""
+    import torch
+
+    from tide.eval.lm import load_checkpoint
+    from tide.stages import eval_plan
+
+    out, record = hf_home
+    rev = record[STUDENT]["revision"]
+    paper = merged(yaml.safe_load(PAPER.read_text()), yaml.safe_load(OVERLAY.read_text()))
+    paper["revisions"][STUDENT] = rev
+    plan = eval_plan(validate_dict(paper, "pinned"), "released_bd3lm", "mmlu")
+    assert plan["model_args"]["revision"] == rev and f"revision={rev}" in plan["command"]
+    base = out / "hub" / f"models--{STUDENT.replace('/', '--')}"
+    decoy = "e" * 40
+    (base / "snapshots" / decoy).mkdir()
+    (base / "snapshots" / decoy / "config.json").write_text('{"model_type": "not-a2d"}')
+    (base / "refs" / "main").write_text(decoy)
+    try:
+        with pytest.raises(ValueError, match=STUDENT):
+            load_checkpoint(STUDENT, tokenizer=STUDENT, dtype=torch.float32,
+                            attn_implementation="sdpa", device="cpu")
+        tok, model = load_checkpoint(STUDENT, tokenizer=STUDENT, dtype=torch.float32,
+                                     attn_implementation="sdpa", device="cpu", revision=rev)
+        assert model.config.mask_token_id == 151669
+    finally:
+        (base / "refs" / "main").write_text(rev)
+        shutil.rmtree(base / "snapshots" / decoy)
