@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JOBS ?= 2
 SNAKEMAKE := $(BIN)/snakemake
+# Offline by default; `make prefetch` (the one target that downloads) unsets them itself.
 export HF_HUB_OFFLINE=1
 export HF_DATASETS_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
@@ -11,7 +12,8 @@ export TOKENIZERS_PARALLELISM=false
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup system cluster cluster-down demo test test-fast dryrun-paper report clean
+.PHONY: setup system cluster cluster-down demo test test-fast dryrun-paper report clean \
+	rehearsal-hub rehearsal rehearsal-full preflight prefetch
 
 # Idempotent: re-running only installs what is missing. torch first, with its exact pin,
 # so nothing later resolves a multi-GB CUDA build.
@@ -57,6 +59,41 @@ test-fast: setup
 report: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH TIDE_REPORT_PARTIAL=1 $(SNAKEMAKE) -c1 --allowed-rules report --forcerun report -- report
 	PATH=$(CURDIR)/$(BIN):$$PATH TIDE_REPORT_PARTIAL=1 $(SNAKEMAKE) --allowed-rules report --report reports/report.html -- report
+
+# The paper's own plan rehearsed on tiny stand-ins of every hub repository (real ids,
+# formats, special ids, revisions), offline, on CPU: `all released` of config/paper.yaml with
+# the overlay config/rehearsal.yaml (sizes, steps, document limits, device, dtype,
+# resources only). Its own HF_HOME under .rehearsal/ (never your cache); TIDE_REHEARSAL=1
+# lets the stand-ins load (a real run refuses them). rehearsal-full: the literal plan (all
+# documents, all subtasks, paper steps) on CPU: days, for completeness only.
+REHEARSAL ?= $(CURDIR)/.rehearsal
+REHEARSAL_ENV = HF_HOME=$(REHEARSAL)/hf_home TIDE_REHEARSAL=1 PATH=$(CURDIR)/$(BIN):$$PATH
+
+rehearsal-hub: setup
+	@test -f $(REHEARSAL)/hf_home/rehearsal_hub.json || \
+	  PATH=$(CURDIR)/$(BIN):$$PATH tide --config config/paper.yaml rehearsal-hub --out $(REHEARSAL)/hf_home
+
+rehearsal: rehearsal-hub
+	mkdir -p $(REHEARSAL)/run
+	@start=$$(date +%s); \
+	$(REHEARSAL_ENV) $(SNAKEMAKE) --profile workflow/profiles/local -j $(JOBS) -s $(CURDIR)/Snakefile \
+	  -d $(REHEARSAL)/run --configfile $(CURDIR)/config/paper.yaml $(CURDIR)/config/rehearsal.yaml -- all released; \
+	rc=$$?; echo "make rehearsal: $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
+
+rehearsal-full: rehearsal-hub
+	mkdir -p $(REHEARSAL)/run_full
+	$(REHEARSAL_ENV) $(SNAKEMAKE) --profile workflow/profiles/local -j $(JOBS) -s $(CURDIR)/Snakefile \
+	  -d $(REHEARSAL)/run_full --configfile $(CURDIR)/config/paper.yaml $(CURDIR)/config/rehearsal_full.yaml -- all released
+
+# On a cluster: prefetch on a login node (internet; HF_HOME on a shared filesystem), then
+# preflight on a GPU node before committing GPU-hours to `all`.
+CONFIG ?= config/paper.yaml
+prefetch: setup
+	env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE \
+	  PATH=$(CURDIR)/$(BIN):$$PATH tide --config $(CONFIG) prefetch
+
+preflight: setup
+	HF_HUB_OFFLINE=1 PATH=$(CURDIR)/$(BIN):$$PATH tide --config $(CONFIG) preflight
 
 dryrun-paper: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n all --configfile config/paper.yaml

@@ -1,6 +1,6 @@
 """Tests for tide.eval: task YAMLs, the offline data route, ``evaluate`` and ``tide_bd3lm``.
 
-Small local JSON-lines files in the real schemas (openai/gsm8k main, hails/mmlu_no_train)
+Small local JSON-lines files in the real schemas (openai/gsm8k main, cais/mmlu)
 go through the same task files as the hub route. An ORACLE LM (answers each request with
 the gold answer of its document) must score exactly 100 %, CONSTANT LMs exactly the scores
 computed by hand below. The BD3LM likelihood estimator is checked against a direct

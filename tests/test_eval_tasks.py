@@ -41,7 +41,7 @@ SPEC_TABLE = {
     "math": ("minerva_math", 0, 256, "EleutherAI/hendrycks_math", "test"),
     "bbh": ("bbh", 3, 256, "SaylorTwift/bbh", "test"),
     "mmlu_pro": ("mmlu_pro", 0, 256, "TIGER-Lab/MMLU-Pro", "test"),
-    "mmlu": ("mmlu_generative_dream", 0, 3, "hails/mmlu_no_train", "test"),
+    "mmlu": ("mmlu_generative_dream", 0, 3, "cais/mmlu", "test"),  # issue 10 item 9
     "hellaswag": ("hellaswag_gen", 0, 3, "Rowan/hellaswag", "validation"),
     "humaneval": ("humaneval_instruct", 0, 256, "openai/openai_humaneval", "test"),
     "mbpp": ("mbpp_instruct", 0, 256, "google-research-datasets/mbpp", "test"),

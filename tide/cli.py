@@ -28,7 +28,9 @@ def _add(sub, name: str, help_: str, **args):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tide", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="config/tiny.yaml", help="experiment YAML")
+    parser.add_argument("--config", default=None,
+                        help="experiment YAML (default config/tiny.yaml; rehearsal-hub: "
+                             "config/paper.yaml)")
     parser.add_argument("--root", default="results", help="results directory")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--rank-log", default=None,
@@ -62,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("done", nargs="+", help="the shards' .done.json files")
     _add(sub, "eval-score", "score stored generations (CPU: filters, metrics, code execution)",
          model_id=dict(required=True), benchmark=dict(required=True))
+    _add(sub, "rehearsal-hub", "write tiny stand-ins of every hub repository the config loads "
+         "(real ids, formats, revisions) as a Hugging Face cache to use as HF_HOME",
+         out=dict(required=True, help="the new HF_HOME (never your own cache)"))
+    _add(sub, "prefetch", "download every model, tokenizer and dataset of the config at its "
+         "revision into HF_HOME (login node), check it loads offline, write the commits",
+         source=dict(default=None, help="copy from this hub-layout cache (a mirror) instead "
+                                        "of the hub"))
+    _add(sub, "preflight", "load each model, one distillation step per pipeline, one "
+         "generation per benchmark; writes <root>/preflight.json")
     p = sub.add_parser("scores", help="collect score.json files into one tidy CSV")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
@@ -101,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return lm_eval_main(raw[1:])
     args = build_parser().parse_args(argv)
+    if args.config is None:
+        args.config = "config/paper.yaml" if args.cmd == "rehearsal-hub" else "config/tiny.yaml"
     from tide.launch import LOG_FORMAT, rank_log_handler
 
     handlers = [logging.StreamHandler()]
@@ -149,7 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         "ablation-rows": lambda: stages.ablation_rows(cfg, args.spec, args.scores, args.out),
         "report": lambda: stages.report(cfg, args.scores, args.out, root),
         "submit": lambda: _submit(args),
+        "rehearsal-hub": lambda: _rehearsal_hub(args),
+        "prefetch": lambda: _prefetch(cfg, args),
     }
+    if args.cmd == "preflight":
+        from tide.prefetch import dumps, preflight
+
+        summary = preflight(cfg, root)
+        print(dumps(summary))
+        return 0 if summary["ok"] else 1
     actions[args.cmd]()
     return 0
 
@@ -167,6 +188,18 @@ def _memory(cfg) -> None:
 
     print(table(config_estimates(cfg)))
     print("\n".join(summary_lines(cfg)))
+def _rehearsal_hub(args) -> None:
+    from tide.rehearsal.build import build_hub
+
+    build_hub(args.out, args.config)
+    log.info("rehearsal hub written: export HF_HOME=%s HF_HUB_OFFLINE=1 TIDE_REHEARSAL=1",
+             os.path.abspath(args.out))
+
+
+def _prefetch(cfg, args) -> None:
+    from tide.prefetch import prefetch
+
+    prefetch(cfg, args.root, source=args.source)
 
 
 def _launch(args) -> int:

@@ -257,9 +257,23 @@ def _cross_checks(cfg: Config) -> None:
         if tasks > 1 and rule != "distill":
             raise ConfigError(f"{where}.tasks: only the distill rule runs several ranks, "
                               f"found tasks: {tasks}")
+    _check_revisions(cfg)
     from tide.eval.benchmarks import BENCHMARKS  # the protocol table (import-light)
 
     for bench in raw["eval"]["benchmarks"]:
         if bench not in BENCHMARKS:
             raise ConfigError(f"{src}: field eval.benchmarks: unknown benchmark {bench!r}; "
                               f"expected one of {sorted(BENCHMARKS)}")
+
+
+def _check_revisions(cfg: Config) -> None:
+    """Every hub id the config loads is listed under ``revisions:`` (pinned or null)."""
+    if "revisions" not in cfg.raw:
+        return  # a config without hub ids (tiny) or one written before revisions existed
+    from tide.hubcache import config_hub_ids
+
+    listed = cfg.raw["revisions"] or {}
+    missing = [i for i in config_hub_ids(cfg) if i not in listed]
+    if missing:
+        raise ConfigError(f"{cfg.source}: field revisions: no entry for hub id(s) {missing}; "
+                          "expected each with its commit sha (or null = unpinned, the hub's main)")

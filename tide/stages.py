@@ -45,14 +45,32 @@ def tokenizer_path(cfg: Config, name: str, root=None) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _load_tok(path: str):
+def _load_tok(path: str, revision: str | None = None):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, trust_remote_code=True)
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=True, revision=revision)
 
 
 def tokenizer(cfg: Config, name: str, root=None):
-    return _load_tok(tokenizer_path(cfg, name, root))
+    from tide.hubcache import revision_of
+
+    path = tokenizer_path(cfg, name, root)
+    return _load_tok(path, revision_of(cfg, path))
+
+
+def hub_pointer(cfg: Config, hub_id: str, kind: str = "model") -> dict:
+    """The pointer of a model loaded by hub id: id, pinned revision and the commit the
+    local cache resolves it to (recorded with every result downstream)."""
+    from tide.hubcache import is_hub_id, local_dir, resolved_commit, revision_of
+
+    rev = revision_of(cfg, hub_id)
+    out = {"path": hub_id, "revision": rev}
+    if is_hub_id(hub_id):
+        try:
+            out["resolved_commit"] = resolved_commit(local_dir(hub_id, rev, repo_type=kind))
+        except FileNotFoundError:
+            out["resolved_commit"] = None  # not cached here: from_pretrained downloads it
+    return out
 
 
 def shared_vocab_size(cfg: Config, root=None) -> int:
@@ -79,6 +97,13 @@ def student_tokens(tok) -> dict:
                          f"token, found mask={tok.mask_token_id}, eos={tok.eos_token_id}")
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     return {"eos_id": tok.eos_token_id, "pad_id": pad}
+
+
+def data_pointer(cfg: Config, pipeline: str) -> dict | None:
+    """Hub id, pinned revision and resolved commit of a pipeline's pre-tokenized data."""
+    if cfg["data"]["source"] != "pretokenized":
+        return None
+    return hub_pointer(cfg, cfg["data"]["pretokenized"][pipeline], "dataset")
 
 
 def model_pointer(name: str, root=None) -> dict:
@@ -135,8 +160,11 @@ def dataset(cfg: Config, kind: str, split: str, root=None) -> None:
     out = paths.dataset(kind, split, root)
     if kind in ("A", "B") and data["source"] == "pretokenized":
         from tide.data.loaders import load_pretokenized
+        from tide.hubcache import revision_of
 
         ds = load_pretokenized(data["pretokenized"][kind], kind,
+                               revision=revision_of(cfg, data["pretokenized"][kind]),
+                               limit=data.get("limit"),
                                split="train" if split == "train" else "test",
                                student_tok=tokenizer(cfg, "student", root),
                                teacher_tok=tokenizer(cfg, TEACHER_TOKENIZER[kind], root),
@@ -144,6 +172,13 @@ def dataset(cfg: Config, kind: str, split: str, root=None) -> None:
         save_dataset(ds, out)
         return
     rows = [r["messages"] for r in read_jsonl(paths.corpus(split, root))]
+    from tide.checks import require_chat_template
+
+    names = (["student", TEACHER_TOKENIZER[kind]] if kind in ("A", "B")
+             else [{v: k for k, v in SFT_KIND.items()}[kind]])
+    for name in names:  # tokenizing chat data applies each model's own template
+        require_chat_template(tokenizer(cfg, name, root), f"dataset {kind}/{split}",
+                              tokenizer_path(cfg, name, root))
     if kind in ("A", "B"):
         ds = build_pipeline_dataset(rows, tokenizer(cfg, "student", root),
                                     tokenizer(cfg, TEACHER_TOKENIZER[kind], root), kind,
@@ -228,7 +263,7 @@ def train_ar(cfg: Config, root=None) -> None:
 
     spec = cfg["models"]["ar"]
     if spec["init"] != "train":
-        atomic_write_json(paths.model_metrics("ar", root), {"path": spec["init"]})
+        atomic_write_json(paths.model_metrics("ar", root), hub_pointer(cfg, spec["init"]))
         return
     tok = tokenizer(cfg, "student", root)
     model = build_dense(len(tok), spec["dims"], max_positions=4 * cfg["data"]["max_length"],
@@ -278,7 +313,7 @@ def sft_student(cfg: Config, root=None) -> None:
 
     spec = cfg["models"]["student"]
     if spec["init"] != "convert_ar":
-        atomic_write_json(paths.model_metrics("bd3lm", root), {"path": spec["init"]})
+        atomic_write_json(paths.model_metrics("bd3lm", root), hub_pointer(cfg, spec["init"]))
         return
     tok = tokenizer(cfg, "student", root)
     ar = AutoModelForCausalLM.from_pretrained(model_pointer("ar", root)["path"])
@@ -307,7 +342,7 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
 
     spec, name = cfg["models"]["teachers"][pipeline], f"teacher_{pipeline}"
     if spec["init"] != "train":
-        atomic_write_json(paths.model_metrics(name, root), {"path": spec["init"]})
+        atomic_write_json(paths.model_metrics(name, root), hub_pointer(cfg, spec["init"]))
         return
     tok_name = TEACHER_TOKENIZER[pipeline]
     tok, mask_id = tokenizer(cfg, tok_name, root), teacher_mask_id(cfg, pipeline, root)
@@ -417,13 +452,20 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     device = distributed.device_of(dist, _device(cfg))
     tok = tokenizer(cfg, "student", root)
     t_tok = tokenizer(cfg, TEACHER_TOKENIZER[pipeline], root)
-    student = load_student(model_pointer("bd3lm", root)["path"], tokenizer=tok,
-                           dtype=precision.weights_dtype(prec),
+    s_ptr, t_ptr = model_pointer("bd3lm", root), model_pointer(f"teacher_{pipeline}", root)
+    from tide.checks import require_mask_token, require_token_id
+
+    require_mask_token(tok, f"distill {pipeline}/{run_name}", tokenizer_path(cfg, "student", root))
+    require_token_id(t_tok, teacher_mask_id(cfg, pipeline, root),
+                     f"models.teachers.{pipeline}.mask_token_id", f"distill {pipeline}/{run_name}",
+                     tokenizer_path(cfg, TEACHER_TOKENIZER[pipeline], root))
+    student = load_student(s_ptr["path"], tokenizer=tok, dtype=precision.weights_dtype(prec),
+                           revision=s_ptr.get("revision"),
                            attn_implementation=cfg["attn_implementation"], device=device)
     if (cfg.raw.get("train") or {}).get("activation_checkpointing"):
         enable_activation_checkpointing(student)
     teacher = load_teacher(
-        model_pointer(f"teacher_{pipeline}", root)["path"], kind=tspec["kind"],
+        t_ptr["path"], kind=tspec["kind"], revision=t_ptr.get("revision"),
         mask_token_id=teacher_mask_id(cfg, pipeline, root), block_size=cfg["block_size"],
         concat_order=run.concat_order or tspec.get("concat_order", "x0_xt"),
         dtype=_dtype(tspec.get("dtype", cfg["dtype"])),
@@ -479,6 +521,8 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
             "shared_vocab_size": vsh, "teacher_mask_token_id": teacher.mask_token_id,
             "student_mask_token_id": ctx.student_mask_id,
             "config_fingerprint": cfg.fingerprint("distill", "models", "data"),
+            "hub": {"student": s_ptr, "teacher": t_ptr,
+                    "data": data_pointer(cfg, pipeline)},
             "provenance": provenance(seed=cfg["seed"])})
     log.info("rank 0 of %d: wrote outputs to %s", dist.world_size, out)
     distributed.shutdown(dist)
@@ -491,6 +535,8 @@ def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
     """(lm-eval model name, model_args) of a model id: the AR baseline goes through lm-eval's
     own ``hf`` model, every diffusion student through ours (``tide_bd3lm``). Ids listed in
     ``eval.checkpoints`` are released checkpoints evaluated as they are (no training)."""
+    from tide.hubcache import revision_of
+
     checkpoints = cfg["eval"].get("checkpoints") or {}
     if model_id in checkpoints:
         model, path = checkpoints[model_id]["model"], checkpoints[model_id]["path"]
@@ -500,6 +546,9 @@ def _eval_model(cfg: Config, model_id: str, root=None) -> tuple[str, str]:
         pipeline, run = model_id.split("_", 1)
         model, path = "tide_bd3lm", str(paths.run_model(pipeline, run, root))
     common = f"pretrained={path},dtype={cfg['dtype']},device={_device(cfg)}"
+    rev = revision_of(cfg, path)
+    if rev:  # pinned hub checkpoint: both lm-eval's hf model and ours take `revision`
+        common += f",revision={rev}"
     if model == "hf":
         return "hf", common
     # the authors' answer handling (issue 10 item 6) is the sampler's default; a config
@@ -534,20 +583,44 @@ def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
     """lm-eval one model on one benchmark with the paper's protocol (spec §4)."""
     from tide.eval.run import evaluate as run_eval
 
-    plan = eval_plan(cfg, model_id, benchmark, root)
+    plan = _checked_eval_plan(cfg, model_id, benchmark, root)
+    model_path = plan["model_args"]["pretrained"]
     run_eval(plan["model_args"], benchmark, paths.eval_dir(model_id, benchmark, root),
              data_files=plan["data_files"], limit=plan["limit"], batch_size=plan["batch_size"],
-             model=plan["model"], seed=plan["seed"], extra={"model_id": model_id})
+             model=plan["model"], seed=plan["seed"], **_hub_data_route(cfg),
+             extra={"model_id": model_id, "model_hub": hub_pointer(cfg, model_path)})
+
+
+def _checked_eval_plan(cfg: Config, model_id: str, benchmark: str, root=None) -> dict:
+    """The evaluation plan, after checking the model's tokenizer has the chat template the
+    protocol applies (a checkpoint without one stops here, naming it)."""
+    from tide.checks import require_chat_template
+
+    plan = eval_plan(cfg, model_id, benchmark, root)
+    model_path = plan["model_args"]["pretrained"]
+    require_chat_template(_load_tok(model_path, plan["model_args"].get("revision")),
+                          f"evaluate {model_id}/{benchmark}", model_path)
+    return plan
+
+
+def _hub_data_route(cfg: Config) -> dict:
+    """Hub datasets read from the local hub cache at the config's pinned revisions
+    (``eval.source: hub``), else nothing (local items or our task files)."""
+    if cfg["eval"]["source"] != "hub":
+        return {}
+    return {"hub_revisions": dict(cfg.raw.get("revisions") or {}),
+            "max_subtasks": cfg["eval"].get("max_subtasks")}
 
 
 def eval_generate(cfg: Config, model_id: str, benchmark: str, shard: str, root=None) -> None:
     """Stage 1 of an evaluation: generate (or resume) one shard ``k/K`` (tide.eval.staged)."""
     from tide.eval.staged import generate_shard
 
-    plan = eval_plan(cfg, model_id, benchmark, root)
+    plan = _checked_eval_plan(cfg, model_id, benchmark, root)
     generate_shard(plan["model_args"], benchmark, paths.eval_gen_dir(model_id, benchmark, root),
                    shard, data_files=plan["data_files"], limit=plan["limit"],
-                   batch_size=plan["batch_size"], model=plan["model"], seed=plan["seed"])
+                   batch_size=plan["batch_size"], model=plan["model"], seed=plan["seed"],
+                   **_hub_data_route(cfg))
 
 
 def eval_merge(model_id: str, benchmark: str, done_files: list[str], root=None) -> None:
@@ -564,7 +637,8 @@ def eval_score(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
     plan = eval_plan(cfg, model_id, benchmark, root)
     score(paths.eval_generations(model_id, benchmark, root),
           paths.eval_dir(model_id, benchmark, root), data_files=plan["data_files"],
-          extra={"model_id": model_id})
+          **_hub_data_route(cfg), extra={"model_id": model_id, "model_hub": hub_pointer(
+              cfg, plan["model_args"]["pretrained"])})
 
 
 def collect_scores(inputs: list[str], out: str) -> None:

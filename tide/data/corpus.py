@@ -19,7 +19,7 @@ exact multiple-choice item) can ever appear in training, whatever the seeds.
 Rows are chat conversations in the ``messages`` schema
 (``[{"role": "user", ...}, {"role": "assistant", ...}]``).  :func:`gsm8k_items` and
 :func:`mmlu_items` emit the same problems in the real benchmark schemas
-(``openai/gsm8k`` and ``cais/mmlu`` / ``hails/mmlu_no_train``) for held-out eval files.
+(``openai/gsm8k`` and ``cais/mmlu``) for held-out eval files.
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ def gsm8k_items(n: int, seed: int) -> list[dict[str, str]]:
 
 
 def mmlu_items(n: int, seed: int) -> list[dict[str, Any]]:
-    """Held-out multiple-choice items in the ``cais/mmlu`` (``hails/mmlu_no_train``) schema."""
+    """Held-out multiple-choice items in the ``cais/mmlu`` schema."""
     gen = _draw_mc(random.Random(seed + 3 * HELDOUT_SEED_OFFSET), heldout=True)
     items = []
     for _ in range(n):

@@ -49,7 +49,7 @@ def _is_saved_dataset(path: Path) -> bool:
                                  ("dataset_info.json", "state.json", "dataset_dict.json"))
 
 
-def _load_any(path: str, name: str | None, split: str):
+def _load_any(path: str, name: str | None, split: str, revision: str | None = None):
     """A ``datasets.Dataset`` from a saved dataset, a data file, a local dir or a hub id."""
     import datasets
 
@@ -67,6 +67,10 @@ def _load_any(path: str, name: str | None, split: str):
             raise ValueError(f"{path}: expected a data file ending in {sorted(FILE_BUILDERS)}, "
                              f"found suffix {p.suffix!r}")
         return datasets.load_dataset(builder, data_files={split: str(p)}, split=split)
+    from tide.hubcache import is_hub_id, load_hub_dataset
+
+    if is_hub_id(path):  # the local hub cache at the pinned revision (tide/hubcache.py)
+        return load_hub_dataset(path, name, split, revision)
     return datasets.load_dataset(path, name, split=split)
 
 
@@ -143,7 +147,8 @@ def validate_columns(ds, pipeline: str, where: str) -> None:
 
 def load_pretokenized(path_or_id: str, pipeline: str, split: str = "train",
                       student_tok=None, teacher_tok=None,
-                      teacher_max_length: int | None = None):
+                      teacher_max_length: int | None = None, revision: str | None = None,
+                      limit: int | None = None):
     """The authors' pre-tokenized dataset for ``pipeline``, validated, ready to train on.
 
     A local directory is read with ``datasets.load_from_disk``, anything else with
@@ -152,7 +157,9 @@ def load_pretokenized(path_or_id: str, pipeline: str, split: str = "train",
     cap.  Both steps are skipped/idempotent on our own already-built datasets.
     """
     where = f"pre-tokenized dataset {path_or_id}"
-    ds = _load_any(path_or_id, None, split)
+    ds = _load_any(path_or_id, None, split, revision)
+    if limit is not None:  # the first rows only (preflight, rehearsal)
+        ds = ds.select(range(min(int(limit), len(ds))))
     validate_columns(ds, pipeline, where)
     if pipeline == "B":
         return ds.map(lambda r: cap_teacher_b(r, teacher_max_length)) \

@@ -123,7 +123,7 @@ def bd3lm_loglikelihood(model, context: list[int], continuation: list[int], *, m
 
 
 def load_checkpoint(pretrained: str, *, tokenizer: str, dtype: torch.dtype,
-                    attn_implementation: str, device: str):
+                    attn_implementation: str, device: str, revision: str | None = None):
     """(tokenizer, model) of a BD3LM student: ours, or a released checkpoint (spec §1, §3).
 
     The released ``a2d-qwen3`` checkpoints store a plain Qwen3 config (model_type
@@ -139,11 +139,15 @@ def load_checkpoint(pretrained: str, *, tokenizer: str, dtype: torch.dtype,
     if attn_implementation not in ALLOWED_ATTN_IMPLEMENTATIONS:
         raise ValueError(f"tide_bd3lm model_args.attn_implementation: expected one of "
                          f"{ALLOWED_ATTN_IMPLEMENTATIONS}, found {attn_implementation!r}")
+    from tide.hubcache import refuse_standin
+
+    refuse_standin(pretrained, revision)
+    tok_rev = revision if tokenizer == pretrained else None
     try:
-        tok = AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=True)
+        tok = AutoTokenizer.from_pretrained(tokenizer, revision=tok_rev, trust_remote_code=True)
         model = AutoModelForMaskedLM.from_pretrained(
             pretrained, dtype=dtype, attn_implementation=attn_implementation,
-            trust_remote_code=True)
+            trust_remote_code=True, revision=revision)
     except Exception as exc:  # noqa: BLE001  (any loading failure: name the checkpoint)
         raise ValueError(f"tide_bd3lm: checkpoint {pretrained!r} does not load as a BD3LM "
                          f"student ({type(exc).__name__}: {exc})") from exc
@@ -183,21 +187,22 @@ class TideBD3LM(LM):
                  temperature=0.0, cfg_scale=0.0, remasking="low_confidence", batch_size=1,
                  max_batch_size=None, device="cpu", dtype="float32", attn_implementation="sdpa",
                  mc_num=128, mc_batch_size=None, seed=1234, tokenizer=None, inject_think=True,
-                 generated_pad_as_padding=True, **unknown):
+                 generated_pad_as_padding=True, revision=None, **unknown):
         super().__init__()
         if unknown:
             raise ValueError(f"tide_bd3lm model_args: unknown keys {sorted(unknown)}; expected "
                              "pretrained, max_new_tokens, steps, block_size, temperature, "
                              "cfg_scale, remasking, batch_size, device, dtype, "
                              "attn_implementation, mc_num, mc_batch_size, seed, tokenizer, "
-                             "inject_think, generated_pad_as_padding")
+                             "inject_think, generated_pad_as_padding, revision")
         if str(dtype) not in DTYPES:
             raise ValueError(f"tide_bd3lm model_args.dtype: expected one of {sorted(DTYPES)}, "
                              f"found {dtype!r}")
         self.pretrained, self._device = str(pretrained), str(device or "cpu")
         self.tokenizer, self.model = load_checkpoint(
             self.pretrained, tokenizer=str(tokenizer or pretrained), dtype=DTYPES[str(dtype)],
-            attn_implementation=str(attn_implementation), device=self._device)
+            attn_implementation=str(attn_implementation), device=self._device,
+            revision=str(revision) if revision not in (None, "", "None") else None)
         block = (getattr(self.model.config, "block_size", None) or 32) if block_size in (None, "") \
             else _int("block_size", block_size)
         self.settings = SamplerSettings(

@@ -351,11 +351,22 @@ def _write_outputs(out_dir, results: dict, score: dict, include_dir: Path | None
         atomic_write_json(tmp / "score.json", score)
 
 
-def include_dir_for(bench: Benchmark, data_files, tmp: Path) -> tuple[Path, list[str]]:
-    """(lm-eval include dir, subtasks): our task files, or derived offline YAMLs in ``tmp``."""
+def include_dir_for(bench: Benchmark, data_files, tmp: Path, hub_revisions: dict | None = None,
+                    max_subtasks: int | None = None) -> tuple[Path, list[str], Any]:
+    """(lm-eval include dir, subtasks, data label) of one evaluation's data route.
+
+    Local items (``data_files``: derived offline YAMLs in ``tmp``), the hub datasets read
+    from the local hub cache at pinned revisions (``hub_revisions``: derived YAMLs in
+    ``tmp``, tide.eval.hubdata), or our task files reading the hub datasets directly.
+    """
     if data_files:
-        return tmp, write_offline_tasks(bench.task, data_files, tmp)
-    return TASKS_DIR, subtasks(bench.task)
+        return tmp, write_offline_tasks(bench.task, data_files, tmp), data_label(data_files)
+    if hub_revisions is not None:
+        from tide.eval.hubdata import write_hub_tasks
+
+        tasks, data = write_hub_tasks(bench.task, tmp, hub_revisions, max_subtasks)
+        return tmp, tasks, data
+    return TASKS_DIR, subtasks(bench.task), "hub"
 
 
 def data_label(data_files) -> Any:
@@ -396,22 +407,27 @@ def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
              data_files: dict | str | os.PathLike | None = None,
              limit: int | float | None = None, batch_size: int = 1,
              model: str = "tide_bd3lm", seed: int = 1234, log_samples: bool = True,
-             extra: dict | None = None) -> dict:
+             extra: dict | None = None, hub_revisions: dict | None = None,
+             max_subtasks: int | None = None) -> dict:
     """Run ``benchmark`` (§4 protocol) for ``model`` and write the three files; returns score.json.
 
     ``data_files`` switches to local JSON lines in the real datasets' schemas: a directory
     of ``<task>.jsonl`` (one per (sub)task; the tiny eval-data stage writes these), or for a
     plain task a file / ``{split: file}``. Without it the tasks read the hub datasets named
-    in their YAMLs. ``extra`` is merged into score.json (the workflow records the model id).
+    in their YAMLs. ``hub_revisions`` (``{hub id: sha | None}``, the config's ``revisions``)
+    reads those hub datasets from the local hub cache at the pinned revisions instead
+    (tide.eval.hubdata; what compute nodes without internet need), ``max_subtasks`` then
+    limits a group to its first N subtasks. ``extra`` is merged into score.json (the
+    workflow records the model id).
     Nothing is written unless the whole evaluation finished (one atomic directory).
     """
     bench = benchmark_spec(benchmark)
     validate_task(bench.task)
     args = resolve_model_args(model, model_args, bench, seed)
     with tempfile.TemporaryDirectory(prefix="tide_tasks_") as tmp:
-        include_dir, tasks = include_dir_for(bench, data_files, Path(tmp))
+        include_dir, tasks, data = include_dir_for(bench, data_files, Path(tmp),
+                                                   hub_revisions, max_subtasks)
         results = _run_lm_eval(model, args, bench, include_dir, limit=limit,
                                batch_size=batch_size, seed=seed, log_samples=log_samples)
         return finish(results, bench, model, args, out_dir, include_dir=include_dir, tasks=tasks,
-                      batch_size=batch_size, seed=seed, limit=limit, data=data_label(data_files),
-                      extra=extra)
+                      batch_size=batch_size, seed=seed, limit=limit, data=data, extra=extra)

@@ -151,12 +151,16 @@ def _tokenizer(args: dict):
                                          trust_remote_code=True)
 
 
-def identity(model: str, args: dict, bench, data, limit) -> dict:
-    """What the generations depend on (tide.eval.store): weights, sampler, task, data."""
+def identity(model: str, args: dict, bench, data, limit, hub: dict | None = None) -> dict:
+    """What the generations depend on (tide.eval.store): weights, sampler, task, data.
+
+    ``hub``: the pinned hub route (``{"revisions": …, "max_subtasks": …}``) when the data are
+    hub datasets read from the local cache."""
     from tide.identity import input_id
 
     free = {"batch_size", "max_batch_size", "device"}  # fp32: do not change tokens
-    data_hash = input_id(data) if data else "hub"  # local items: their files' fingerprint
+    # local items: their files' fingerprint; hub datasets: the pinned revisions read
+    data_hash = input_id(data) if data else ({"hub": hub} if hub else "hub")
     return {"weights": weights_fingerprint(str(args["pretrained"]), args.get("revision")),
             "model": model, "model_args": {k: v for k, v in sorted(args.items())
                                            if k not in free | {"pretrained", "tokenizer"}},
@@ -195,14 +199,18 @@ def shard_store(gen_dir, k: int, n: int) -> Path:
 
 def generate_shard(model_args: dict | str, benchmark: str, gen_dir, shard="0/1", *,
                    data_files=None, limit=None, batch_size: int = 1,
-                   model: str = "tide_bd3lm", seed: int = 1234) -> dict:
+                   model: str = "tide_bd3lm", seed: int = 1234, hub_revisions: dict | None = None,
+                   max_subtasks: int | None = None) -> dict:
     """Generate (or resume) one shard; writes ``gen_dir/shard-k-of-K.jsonl`` as it goes and
-    ``…done.json`` (counts and identity) when the shard is complete. Returns the latter."""
+    ``…done.json`` (counts and identity) when the shard is complete. Returns the latter.
+    ``hub_revisions``/``max_subtasks``: the pinned hub data route (tide.eval.run.evaluate)."""
     k, n = parse_shard(shard)
     bench = ev.benchmark_spec(benchmark)
     ev.validate_task(bench.task)
     args = ev.resolve_model_args(model, model_args, bench, seed)
-    ident = identity(model, args, bench, data_files, limit)
+    hub = None if data_files or hub_revisions is None else {
+        "revisions": dict(sorted(hub_revisions.items())), "max_subtasks": max_subtasks}
+    ident = identity(model, args, bench, data_files, limit, hub)
     store = GenerationStore(shard_store(gen_dir, k, n), ident)
     stop = StopFlag()
     stop.install()
@@ -211,12 +219,13 @@ def generate_shard(model_args: dict | str, benchmark: str, gen_dir, shard="0/1",
     lm = StoredLM(store, _tokenizer(args), inner=inner, shard=(k, n), batch=batch_size,
                   stop=stop, model_info=info)
     with tempfile.TemporaryDirectory(prefix="tide_tasks_") as tmp:
-        include_dir = ev.include_dir_for(bench, data_files, Path(tmp))[0]
+        include_dir, _, data = ev.include_dir_for(bench, data_files, Path(tmp), hub_revisions,
+                                                  max_subtasks)
         _simple_evaluate(lm, bench, include_dir, limit=limit, seed=seed, predict_only=True)
     done = {"benchmark": benchmark, "shard": [k, n], "store": str(store.path),
             "identity": ident, "identity_hash": store.identity_hash, "model": model,
             "model_args": args, "model_info": info, "batch_size": batch_size, "seed": seed,
-            "limit": limit, "data": ev.data_label(data_files), **lm.counts}
+            "limit": limit, "data": data, "hub": hub, **lm.counts}
     mark_finished(store.path, store.identity_hash)
     atomic_write_json(store.path.with_suffix(".done.json"), done)
     log.info("shard %d/%d of %s done: %d in shard, %d reused, %d generated", k, n, benchmark,
@@ -243,7 +252,8 @@ def merge_shards(done_files: list[str | os.PathLike], out) -> dict:
     return manifest
 
 
-def score(store_file, out_dir, *, data_files=None, extra: dict | None = None) -> dict:
+def score(store_file, out_dir, *, data_files=None, extra: dict | None = None,
+          hub_revisions: dict | None = None, max_subtasks: int | None = None) -> dict:
     """Score the stored generations (CPU; no weights): the three files of ``run.evaluate``."""
     man = read_json(str(store_file) + ".json")
     bench = ev.benchmark_spec(man["benchmark"])
@@ -251,12 +261,13 @@ def score(store_file, out_dir, *, data_files=None, extra: dict | None = None) ->
     store = GenerationStore(store_file, man["identity"])
     lm = StoredLM(store, _tokenizer(args), model_info=man["model_info"])
     with tempfile.TemporaryDirectory(prefix="tide_tasks_") as tmp:
-        include_dir, tasks = ev.include_dir_for(bench, data_files, Path(tmp))
+        include_dir, tasks, data = ev.include_dir_for(bench, data_files, Path(tmp),
+                                                      hub_revisions, max_subtasks)
         results = _simple_evaluate(lm, bench, include_dir, limit=man["limit"], seed=man["seed"],
                                    predict_only=False)
         return ev.finish(results, bench, model, args, out_dir, include_dir=include_dir,
                          tasks=tasks, batch_size=man["batch_size"], seed=man["seed"],
-                         limit=man["limit"], data=ev.data_label(data_files),
+                         limit=man["limit"], data=data,
                          extra={**(extra or {}), "generation": {
                              "shards": man["shards"], "identity_hash": man["identity_hash"],
                              "records": man["records"], "store": str(store_file)}})

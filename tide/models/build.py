@@ -106,7 +106,10 @@ def load_student(path: str, *, tokenizer=None, dtype: torch.dtype = torch.float3
     the evaluation loader does; the block size falls back to 32, dllm's default (its trainer
     and sampler take the block size as an argument, never from the model config).
     """
+    from tide.hubcache import refuse_standin
+
     _check_attn(attn_implementation)
+    refuse_standin(path, revision)
     model = AutoModelForMaskedLM.from_pretrained(
         path, revision=revision, dtype=dtype, attn_implementation=attn_implementation,
         trust_remote_code=True, **placement(device))
@@ -168,6 +171,9 @@ def load_teacher(path: str, *, kind: str, mask_token_id: int, block_size: int = 
                  attn_implementation: str = "sdpa", device: str = "cpu",
                  revision: str | None = None) -> Teacher:
     """Load a frozen teacher (tiny local dir or hub id) behind the ``Teacher`` adapter."""
+    from tide.hubcache import refuse_standin
+
+    refuse_standin(path, revision)
     model = load_teacher_model(path, revision=revision, dtype=dtype,
                                attn_implementation=attn_implementation, device=device)
     if not 0 <= mask_token_id < model.config.vocab_size:
