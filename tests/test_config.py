@@ -1,6 +1,7 @@
 """Config validation: both shipped configs validate; bad input names file, field, expected, found."""
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tide.config import ConfigError, load_config, validate_dict
+from tide.config import RESOURCE_KEYS, SCHEMA_PATH, ConfigError, load_config, validate_dict
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "config" / "tiny.yaml"
@@ -87,6 +88,71 @@ def test_bad_field_is_named_with_expected_and_found(tiny_raw, mutate, field, fou
         validate_dict(raw, "my.yaml")
     msg = str(err.value)
     assert "my.yaml" in msg and field in msg and found in msg
+
+
+def test_resources_key_must_be_a_rule_with_its_own_resources(tiny_raw):
+    """A typo (`evalute`) used to validate and give every evaluation job the defaults."""
+    raw = copy.deepcopy(tiny_raw)
+    raw["resources"]["evalute"] = {"threads": 8, "mem_mb": 64000, "runtime": 600, "gpus": 0}
+    with pytest.raises(ConfigError) as err:
+        validate_dict(raw, "my.yaml")
+    msg = str(err.value)
+    assert "my.yaml: field resources.evalute" in msg and "found 'evalute'" in msg
+    assert all(repr(name) in msg for name in RESOURCE_KEYS)
+
+
+def test_resource_keys_are_the_rules_that_read_their_own():
+    """RESOURCE_KEYS is exactly what workflow/rules/*.smk pass to res()/threads()."""
+    used = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        used |= set(re.findall(r'\b(?:res|threads)\("([a-z_]+)"\)', smk.read_text()))
+    assert used == set(RESOURCE_KEYS)
+
+
+@pytest.mark.parametrize("where", ["ar", "student", "teachers.B"])
+@pytest.mark.parametrize("init", ["./checkpoints/student", "/no/such/dir/model"])
+def test_missing_local_init_is_rejected(tiny_raw, where, init):
+    raw = copy.deepcopy(tiny_raw)
+    section = raw["models"]
+    for key in where.split("."):
+        section = section[key]
+    section["init"] = init
+    with pytest.raises(ConfigError) as err:
+        validate_dict(raw, "my.yaml")
+    msg = str(err.value)
+    assert f"my.yaml: field models.{where}.init" in msg and f"found {init!r}" in msg
+    assert "does not exist" in msg
+
+
+def test_existing_local_init_and_hub_ids_pass(tiny_raw, tmp_path):
+    raw = copy.deepcopy(tiny_raw)
+    raw["models"]["student"]["init"] = str(tmp_path)  # an existing absolute path
+    raw["models"]["teachers"]["B"]["init"] = "tencent/WeDLM-8B-Instruct"  # a hub id
+    cfg = validate_dict(raw, "my.yaml")
+    assert cfg["models"]["student"]["init"] == str(tmp_path)
+
+
+def _properties(node, where=""):
+    """Every (dotted name, schema) of a `properties` mapping anywhere in the schema."""
+    if isinstance(node, dict):
+        for name, sub in (node.get("properties") or {}).items():
+            yield f"{where}.{name}".lstrip("."), sub
+        for key, sub in node.items():
+            yield from _properties(sub, f"{where}.{key}" if key != "properties" else where)
+    elif isinstance(node, list):
+        for sub in node:
+            yield from _properties(sub, where)
+
+
+def test_every_schema_field_has_a_description():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    defs = schema["$defs"]
+    missing = []
+    for name, sub in _properties(schema):
+        ref = sub.get("$ref", "").rsplit("/", 1)[-1]
+        if "description" not in sub and "description" not in defs.get(ref, {}):
+            missing.append(name)
+    assert not missing, f"schema fields without a description: {missing}"
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

@@ -35,6 +35,14 @@ COLUMN_LABELS = {
 }
 
 
+#: the `resources.<key>` a config may set: `default`, and the rules that read their own entry
+#: (workflow/rules/*.smk: `res(...)`/`threads(...)`); every other rule runs with `default`
+RESOURCE_KEYS = ("default", "train_ar", "sft_student", "train_teacher", "distill",
+                 "eval_generate", "evaluate", "bench")
+#: `models.*.init` values that are not a model location
+INIT_KEYWORDS = ("train", "convert_ar")
+
+
 class ConfigError(ValueError):
     """A configuration problem, with file and field in the message."""
 
@@ -243,8 +251,12 @@ def _cross_checks(cfg: Config) -> None:
         if run.l_init > run.l_max:
             raise ConfigError(f"{src}: field {where}.l_init: expected <= l_max ({run.l_max}), "
                               f"found {run.l_init}")
+    _check_model_inits(cfg)
     for rule, res in raw["resources"].items():
         where = f"{src}: field resources.{rule}"
+        if rule not in RESOURCE_KEYS:  # a typo would silently give the rule the defaults
+            raise ConfigError(f"{where}: expected one of {list(RESOURCE_KEYS)} (default, or a "
+                              f"rule with its own resources), found {rule!r}")
         gpus, tasks, nodes = res.get("gpus", 0), res.get("tasks") or 1, res.get("nodes", 1)
         if gpus and raw["device"] == "cpu":
             raise ConfigError(f"{where}.gpus: device is 'cpu' but {gpus} GPUs requested")
@@ -263,3 +275,18 @@ def _cross_checks(cfg: Config) -> None:
         if bench not in BENCHMARKS:
             raise ConfigError(f"{src}: field eval.benchmarks: unknown benchmark {bench!r}; "
                               f"expected one of {sorted(BENCHMARKS)}")
+
+
+def _check_model_inits(cfg: Config) -> None:
+    """A ``models.*.init`` that is a path (absolute, or starting with ``.``) must exist, so a
+    mistyped directory fails here and not in a job; anything else is a hub id or a keyword."""
+    models = cfg.raw["models"]
+    inits = {"models.ar.init": models["ar"]["init"], "models.student.init": models["student"]["init"]}
+    inits.update({f"models.teachers.{p}.init": t["init"] for p, t in models["teachers"].items()})
+    for where, init in inits.items():
+        if init in INIT_KEYWORDS or not init.startswith(("/", ".")):
+            continue
+        if not Path(init).exists():
+            raise ConfigError(f"{cfg.source}: field {where}: expected an existing local directory "
+                              f"(a path: absolute, or starting with '.'; else a hub id), found "
+                              f"{init!r}, which does not exist (from {Path.cwd()})")
