@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,6 @@ class RunSpec:
     axis: str | None = None  # ablations: the method.md §4 axis
     seeds: list | None = None  # training seeds (config); expanded by Config.runs()
     seed: int | None = None  # this replica's training seed (None: the config's seed)
-    extra: dict = field(default_factory=dict)
 
     @property
     def is_ablation(self) -> bool:
@@ -87,7 +86,6 @@ class RunSpec:
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
-        d.pop("extra")
         for k in ("seeds", "seed"):  # absent unless set: existing runs' params stay the same
             if d[k] is None:
                 d.pop(k)

@@ -248,31 +248,11 @@ def train_ar(cfg: Config, root=None) -> None:
     _save_model(model, tok, paths.model("ar", root), "ar", root, train=summary)
 
 
-def _diffusion_loss(forward, mask_id: int):
-    """BD3LM/MDLM training loss around a diffusion forward ``(x_t, x_0, valid) -> logits``."""
-    from tide.distill.noise import bd3lm_ce, mask_response, sample_t
-
-    def loss_fn(model, batch, _progress, gen):
-        x0, labels = batch["input_ids"], batch["labels"]
-        t = sample_t(x0.shape[0], gen).to(x0.device)
-        masked = mask_response(labels, t, gen)
-        logits = forward(model, x0.masked_fill(masked, mask_id), x0, batch["valid"])
-        ce = bd3lm_ce(logits, labels, masked, t, (labels != -100).sum())
-        return ce, {"loss": float(ce.detach()), "ce": float(ce.detach())}
-
-    return loss_fn
-
-
-def _student_forward(block_size: int):
-    from tide.models.student import bd3lm_logits
-
-    return lambda m, xt, x0, _valid: bd3lm_logits(m, xt, x0, block_size)
-
-
 def sft_student(cfg: Config, root=None) -> None:
     """AR → BD3LM conversion + BD3LM SFT (paper: the dllm-hub BD3LM checkpoint)."""
     from transformers import AutoModelForCausalLM
 
+    from tide.distill.noise import diffusion_loss, student_forward
     from tide.models.student import student_from_causal
     from tide.train import train
 
@@ -284,11 +264,11 @@ def sft_student(cfg: Config, root=None) -> None:
     ar = AutoModelForCausalLM.from_pretrained(model_pointer("ar", root)["path"])
     model = student_from_causal(ar, block_size=cfg["block_size"], mask_token_id=tok.mask_token_id,
                                 attn_implementation=cfg["attn_implementation"])
-    forward = _student_forward(cfg["block_size"])
+    forward = student_forward(cfg["block_size"])
     state = paths.state_dir("models", "bd3lm", root)
     summary = train(model, _rows("sft", "train", root),
                     _collate_sft(tok, cfg, cfg["data"]["max_length"]),
-                    _diffusion_loss(forward, tok.mask_token_id),
+                    diffusion_loss(forward, tok.mask_token_id),
                     _settings(cfg, spec["sft"], 1), state_dir=state,
                     log_path=state / "metrics.jsonl", **_identity(cfg, "sft_student", "bd3lm", root))
     bpb = _heldout_bpb(cfg, lambda *a: forward(model, *a), "sft", tok,
@@ -301,6 +281,7 @@ def sft_student(cfg: Config, root=None) -> None:
 def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
     """A tiny teacher trained until its held-out bits/byte beats the SFT student's by the
     configured margin (paper: the real teacher, loaded by hub id)."""
+    from tide.distill.noise import diffusion_loss
     from tide.models.build import build_dense, build_moe
     from tide.models.teachers import diffusion_logits
     from tide.train import train
@@ -337,7 +318,7 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
 
     state = paths.state_dir("models", name, root)
     summary = train(model, _rows(SFT_KIND[tok_name], "train", root),
-                    _collate_sft(tok, cfg, max_len), _diffusion_loss(forward, mask_id),
+                    _collate_sft(tok, cfg, max_len), diffusion_loss(forward, mask_id),
                     _settings(cfg, spec["train"], 2, checkpoint_every=100), state_dir=state,
                     log_path=state / "metrics.jsonl", should_stop=reached,
                     **_identity(cfg, "train_teacher", name, root))

@@ -109,28 +109,19 @@ def _student_step(student, batch, mask_id, block, generator, block_mask=None):
 
 
 class _TeacherClock:
-    """Times ``objective.teacher_logits`` inside a step (synchronized), then restores it."""
+    """Wall time of the teacher calls inside a step (synchronized): the loss's
+    ``DistillContext.teacher_timer`` hook, entered around each teacher call."""
 
     def __init__(self, device):
         self.device, self.seconds = device, 0.0
 
-    def __enter__(self):
-        self._orig = objective.teacher_logits
-
-        def timed(*args, **kwargs):
-            common.synchronize(self.device)
-            start = time.perf_counter()
-            out = self._orig(*args, **kwargs)
-            common.synchronize(self.device)
-            self.seconds += time.perf_counter() - start
-            return out
-
-        objective.teacher_logits = timed
-        return self
-
-    def __exit__(self, *exc):
-        objective.teacher_logits = self._orig
-        return False
+    @contextlib.contextmanager
+    def __call__(self):
+        common.synchronize(self.device)
+        start = time.perf_counter()
+        yield
+        common.synchronize(self.device)
+        self.seconds += time.perf_counter() - start
 
 
 def _setup(cfg, pipeline: str):
@@ -154,18 +145,19 @@ class _Step:
                  share=True):
         run = _run_spec(objective_name, compdemo)
         vocab = student.config.vocab_size
+        self.clock = _TeacherClock(cfg.device)
         self.ctx = objective.DistillContext(student, teacher, run, vocab - 1,
                                             vocab - 96 if pipeline == "B" else None,
-                                            cfg.sizes["distill"]["block"])
+                                            cfg.sizes["distill"]["block"],
+                                            teacher_timer=self.clock)
         self.opt = torch.optim.AdamW(student.parameters(), lr=1e-5)
         self.gen = torch.Generator().manual_seed(0)
         self.batch, self.share, self.teacher = batch, share, teacher
-        self.clock = _TeacherClock(cfg.device)
         self.calls = 0
 
     def __call__(self):
         no_share = contextlib.nullcontext() if self.share else _no_sharing(self.teacher)
-        with self.clock, no_share:
+        with no_share:
             loss, _ = objective.distill_loss(self.ctx, self.batch, 0.5, self.gen)
             loss.backward()
             self.opt.step()

@@ -23,12 +23,11 @@ from dataclasses import asdict
 
 import lm_eval.models  # noqa: F401  (populate the registry before register_model: pitfall 3)
 import torch
-import torch.nn.functional as F
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from tide.models.student import bd3lm_logits
+from tide.likelihood import bd3lm_loglikelihood
 from tide.sample import SamplerSettings, generate, trim_and_decode
 
 log = logging.getLogger(__name__)
@@ -77,49 +76,6 @@ def request_seed(seed: int, context: str, continuation: str) -> int:
     """Stable per-request seed (sha256; Python's hash() is salted per process)."""
     digest = hashlib.sha256(f"{seed}\x00{context}\x00{continuation}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") >> 1
-
-
-def stratified_mask_counts(k: int, length: int, rows: int) -> torch.Tensor:
-    """c_i = ((round(k + i·M/b) − 1) mod M) + 1 for i < b (spec §3, LLaDA ``_forward_process``)."""
-    x = torch.round(torch.linspace(float(k), k + (rows - 1) * (length / rows), steps=rows)).long()
-    return ((x - 1) % length) + 1
-
-
-@torch.no_grad()
-def bd3lm_loglikelihood(model, context: list[int], continuation: list[int], *, mask_id: int,
-                        block_size: int, mc_num: int, mc_batch_size: int,
-                        generator: torch.Generator) -> float:
-    """Monte-Carlo estimate of log p(continuation | context) under the BD3LM student (§3).
-
-    Per pass of b = ``mc_batch_size`` rows: k ~ U{1..M}; row i masks exactly c_i random
-    continuation tokens; the pass scores Σ_masked CE · M/c_i per row. Returns −(mean over
-    all ``mc_num`` rows). A one-token continuation is exact, so it runs a single row.
-    """
-    M = len(continuation)
-    if M == 0:
-        raise ValueError("loglikelihood: the continuation encodes to zero tokens")
-    if mc_num % mc_batch_size:
-        raise ValueError(f"loglikelihood: mc_num ({mc_num}) must be a multiple of "
-                         f"mc_batch_size ({mc_batch_size})")
-    device = next(model.parameters()).device
-    x0 = torch.tensor(context + continuation, dtype=torch.long, device=device)[None]  # [1, L]
-    P = len(context)
-    passes, rows = (1, 1) if M == 1 else (mc_num // mc_batch_size, mc_batch_size)
-    total = 0.0
-    for _ in range(passes):
-        k = int(torch.randint(1, M + 1, (), generator=generator))
-        counts = stratified_mask_counts(k, M, rows)  # [b]
-        masked = torch.zeros(rows, x0.shape[1], dtype=torch.bool)
-        for i, c in enumerate(counts.tolist()):
-            masked[i, P + torch.randperm(M, generator=generator)[:c]] = True
-        masked = masked.to(device)
-        x0_b = x0.expand(rows, -1)
-        x_t = torch.where(masked, torch.full_like(x0_b, mask_id), x0_b)
-        logits = bd3lm_logits(model, x_t, x0_b, block_size)  # [b, L, V]
-        ce = F.cross_entropy(logits.float().transpose(1, 2), x0_b, reduction="none")  # [b, L]
-        weight = (M / counts.to(device=device, dtype=torch.float64))[:, None]
-        total += float(((ce.double() * masked) * weight).sum())
-    return -total / (passes * rows)
 
 
 def load_checkpoint(pretrained: str, *, tokenizer: str, dtype: torch.dtype,

@@ -289,21 +289,20 @@ def to_markdown(df: pd.DataFrame, *, signed: bool = False) -> str:
     Blank cells are shown as ``—``, a blank Avg as ``—†``, and footnotes explain both marks.
     ``signed=True`` prints ``+x.xx`` (for the ours − paper table).
     """
+    from tide.report.render import markdown_table
+
     df = _layout(df)
-    span = [""]
-    for label, cols in GROUPS:
-        span += [label] + [""] * (len(cols) - 1)
-    lines = ["| " + " | ".join(span) + " |",
-             "|:---|" + "---:|" * len(MODELS),
-             "| " + " | ".join(["**Benchmark**"] + [f"**{DISPLAY[m]}**" for m in MODELS]) + " |"]
-    for row in df.index:
-        cells = [_cell(df, row, m, signed, BLANK_MD, AVG_MARK_MD) for m in MODELS]
-        label = f"**{row}**" if row == AVG else row
-        lines.append("| " + " | ".join([label] + cells) + " |")
-    notes = _notes(df)
-    if notes:
-        lines += [""] + [f"{n}  " if i < len(notes) - 1 else n for i, n in enumerate(notes)]
-    return "\n".join(lines) + "\n"
+    body = [[f"**{row}**" if row == AVG else row]
+            + [_cell(df, row, m, signed, BLANK_MD, AVG_MARK_MD) for m in MODELS]
+            for row in df.index]
+    return markdown_table(_header(), body, _notes(df))
+
+
+def _header() -> list[list[tuple[str, int]]]:
+    """The two header rows: pipeline spans (label, colspan), then the method names."""
+    span = [("", 1)] + [(label, len(cols)) if label else ("", 1)
+                        for label, cols in GROUPS for _ in ([0] if label else cols)]
+    return [span, [("Benchmark", 1)] + [(DISPLAY[m], 1) for m in MODELS]]
 
 
 def to_csv(df: pd.DataFrame, path: str | os.PathLike | None = None) -> str:
@@ -384,9 +383,7 @@ def to_html(df: pd.DataFrame, *, signed: bool = False,
 
     df = _layout(df)
     bold_columns = list(MODELS) if bold_columns is None else list(bold_columns)
-    span = [("", 1)] + [(label, len(cols)) if label else ("", 1)
-                        for label, cols in GROUPS for _ in ([0] if label else cols)]
-    header = [span, [("Benchmark", 1)] + [(DISPLAY[m], 1) for m in MODELS]]
+    header = _header()
     body, classes, row_classes = [], [], []
     for row in df.index:
         rounded = df.loc[row, bold_columns].map(round_half_up) if bold_columns else pd.Series()
