@@ -18,20 +18,16 @@ from typing import Any
 
 import yaml
 
+from tide.vocab import BENCHMARKS, PIPELINES
+from tide.vocab import column as vocab_column
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-PIPELINES = ("A", "B")
 #: objectives each pipeline supports (method.md §2): token level needs a shared vocabulary
 PIPELINE_OBJECTIVES = {
     "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm"},
     "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl"},
-}
-#: the paper's main-table column of each model id (other runs, e.g. ablations, have none)
-COLUMN_LABELS = {
-    "ar": "AR_Qwen3-0.6B", "bd3lm": "BD3LM",
-    "B_kl": "B_KL", "B_tide_shared": "B_TIDE-Shared", "B_tide_cross": "B_TIDE-Cross",
-    "A_calm": "A_CALM", "A_tide_shared": "A_TIDE-Shared", "A_tide_cross": "A_TIDE-Cross",
 }
 
 
@@ -104,9 +100,7 @@ def _replicas(run: RunSpec) -> list[RunSpec]:
         replace(run, name=f"{run.name}_seed{s}", seed=int(s)) for s in rest]
 
 
-def column_label(model_id: str) -> str:
-    """The table column of a model id; seed replicas share their run's column."""
-    return COLUMN_LABELS.get(SEED_SUFFIX.sub("", model_id), model_id)
+column_label = vocab_column  # the table column of a model id (seed replicas share theirs)
 
 
 @dataclass
@@ -267,8 +261,6 @@ def _cross_checks(cfg: Config) -> None:
         if tasks > 1 and rule != "distill":
             raise ConfigError(f"{where}.tasks: only the distill rule runs several ranks, "
                               f"found tasks: {tasks}")
-    from tide.eval.benchmarks import BENCHMARKS  # the protocol table (import-light)
-
     for bench in raw["eval"]["benchmarks"]:
         if bench not in BENCHMARKS:
             raise ConfigError(f"{src}: field eval.benchmarks: unknown benchmark {bench!r}; "

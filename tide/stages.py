@@ -19,10 +19,10 @@ import torch
 from tide import paths
 from tide.config import Config
 from tide.io import atomic_dir, atomic_write_json, provenance, read_json
+from tide.vocab import TEACHER_TOKENIZER
 
 log = logging.getLogger(__name__)
 
-TEACHER_TOKENIZER = {"A": "teacher_a", "B": "teacher_b"}
 SFT_KIND = {"student": "sft", "teacher_a": "sft_teacher_a", "teacher_b": "sft_teacher_b"}
 
 
@@ -549,10 +549,10 @@ def eval_score(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
 
 
 def collect_scores(inputs: list[str], out: str) -> None:
-    """score.json files -> one tidy CSV (model, model_id, benchmark, metric, value, ...)."""
+    """score.json files -> one tidy CSV of ids (model_id, benchmark, metric, value, ...);
+    the report turns ids into the paper's labels."""
     import pandas as pd
 
-    from tide.config import column_label
     from tide.eval.benchmarks import get as get_benchmark
 
     rows = []
@@ -561,9 +561,7 @@ def collect_scores(inputs: list[str], out: str) -> None:
         for key in ("model_id", "benchmark", "value"):
             if key not in s:
                 raise ValueError(f"{path}: field {key!r} missing from score file")
-        rows.append({"model": column_label(s["model_id"]),
-                     "model_id": s["model_id"],
-                     "benchmark": get_benchmark(s["benchmark"]).display,
+        rows.append({"model_id": s["model_id"], "benchmark": get_benchmark(s["benchmark"]).name,
                      "metric": s.get("metric"), "filter": s.get("filter"),
                      "value": s["value"], "n": s.get("n"),
                      "ci_low": (s.get("ci95") or [None, None])[0],  # no per-sample file: none

@@ -27,15 +27,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tide import vocab
 from tide.report.render import html_notes, html_table, markdown_table
 from tide.report.tables import AVG, BLANK_MD, round_half_up
 
 log = logging.getLogger(__name__)
 
 ROW_COLUMNS = ("model_id", "pipeline", "base", "axis", "benchmark", "value", "differs")
-FULL_METHOD = {"A": "TIDE-Cross (native, pipeline A)", "B": "TIDE-Shared (native, pipeline B)"}
-PIPELINE_TITLE = {"B": "Pipeline B: shared tokenizer (WeDLM-8B teacher)",
-                  "A": "Pipeline A: cross tokenizer (LLaDA2.0-mini teacher)"}
+FULL_METHOD = vocab.FULL_METHOD
+PIPELINE_TITLE = {p: f"Pipeline {p}: {vocab.PIPELINE_TOKENIZER[p]} "
+                     f"({vocab.PAPER_TEACHER[p]} teacher)" for p in ("B", "A")}
 NOT_RUN = "not run"
 OURS = "ours, not the paper's"
 #: ablations that are not the paper's (method.md §4): why, keyed by a changed run field/value
@@ -108,12 +109,7 @@ def read_rows(files: list[str | os.PathLike]) -> pd.DataFrame:
 
 def _display(benchmark: str) -> str:
     """The paper's row label of a benchmark id (``mmlu`` → ``MMLU``); unknown ids unchanged."""
-    try:
-        from tide.eval.benchmarks import get
-
-        return get(benchmark).display
-    except (ImportError, ValueError):
-        return benchmark
+    return vocab.benchmark_label(benchmark)
 
 
 def _scores_by_model(scores: pd.DataFrame | None) -> dict[tuple[str, str], float]:
@@ -122,10 +118,7 @@ def _scores_by_model(scores: pd.DataFrame | None) -> dict[tuple[str, str], float
         return {}
     df = scores.copy()
     if "model_id" not in df.columns:  # a scores table keyed by the paper's column names
-        from tide.config import COLUMN_LABELS
-
-        back = {v: k for k, v in COLUMN_LABELS.items()}
-        df["model_id"] = df["model"].map(lambda m: back.get(m, m))
+        df["model_id"] = df["model"].map(vocab.model_id)
     return {(str(m), _display(str(b))): float(v)
             for m, b, v in zip(df["model_id"], df["benchmark"], df["value"])}
 
