@@ -5,7 +5,9 @@
 rule ablation_rows:
     input:
         spec=lambda wc: str(paths.run_summary(*wc.model_id.split("_", 1))),
-        scores=lambda wc: [str(paths.eval_score(wc.model_id, b)) for b in ABLATION_BENCHMARKS],
+        scores=lambda wc: [
+            str(paths.eval_score(wc.model_id, b)) for b in ABLATION_BENCHMARKS
+        ],
     output:
         paths.ablation_rows("{model_id}"),
     log:
