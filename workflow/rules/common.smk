@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 from tide import identity, paths
 from tide.config import validate_dict
 from tide.resolved import resolved_config, write_resolved
+from tide.slurm import snakemake_resources
 import yaml
 
 CFG = validate_dict(
@@ -68,40 +69,9 @@ wildcard_constraints:
     shards="[0-9]+",
 
 
-# Rules that train (checkpoint + exit on SIGUSR1; their params `identity` is the rerun trigger,
-# tide/identity.py) and how long before its time limit SLURM
-# warns a job: enough for one step plus a checkpoint write on the paper's models.
-TRAINING_RULES = ("train_ar", "sft_student", "train_teacher", "distill")
-# Evaluation generation stores each finished batch and exits 124 on the same warning
-EVAL_PREEMPTIBLE_RULES = ("eval_generate",)
-SIGNAL_LEAD_S = 300
-
-
 def res(rule_name):
-    """Resources of a rule from the config (threads separately, via the threads directive),
-    in the SLURM plugin's names.
-
-    tasks > 1 (one rank per GPU, or CPU ranks) marks the job `mpi`: the plugin then runs the
-    command in the batch step, where `tide launch` starts the ranks with one `srun`, instead of
-    wrapping it in `srun -n1`. GPU jobs state `tasks_per_gpu` explicitly (1 for one rank per
-    GPU, 0 = no flag for one process over several GPUs): left unset, the plugin turns `tasks`
-    into `--ntasks-per-gpu` and runs the command once per GPU (its issues 316 and 459).
-    """
-    r = CFG.resources(rule_name)
-    tasks = r.get("tasks") or 1
-    out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"], "tasks": tasks}
-    if r.get("gpus"):
-        out["gpu"] = r["gpus"]
-        out["tasks_per_gpu"] = 1 if tasks == r["gpus"] else 0
-    if tasks > 1:
-        out["mpi"] = "srun"
-    if r.get("nodes"):
-        out["nodes"] = r["nodes"]
-    if rule_name in TRAINING_RULES + EVAL_PREEMPTIBLE_RULES:
-        # SLURM's warning before the time limit: training checkpoints and exits (tide/train.py),
-        # generation stores its last batch and exits (tide/eval/staged.py); the retry resumes
-        out["slurm_extra"] = f"--signal=USR1@{SIGNAL_LEAD_S}"
-    return out
+    """Resources of a rule from the config, in the SLURM plugin's names (tide/slurm.py)."""
+    return snakemake_resources(CFG.resources(rule_name), rule_name)
 
 
 def threads(rule_name):
