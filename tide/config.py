@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tide.distill.spec import RunSpec
 from tide.vocab import BENCHMARKS, PIPELINES
 from tide.vocab import column as vocab_column
 
@@ -41,54 +41,6 @@ INIT_KEYWORDS = ("train", "convert_ar")
 
 class ConfigError(ValueError):
     """A configuration problem, with file and field in the message."""
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One distillation run: the defaults merged with the run's own overrides."""
-
-    pipeline: str
-    name: str
-    objective: str
-    temperature: float
-    lr: float
-    batch_size: int
-    weight: float
-    l_init: float
-    l_max: float
-    schedule: str
-    steps: int | None = None
-    epochs: float | None = None
-    warmup_ratio: float = 0.1
-    axis_mode: str = "both"
-    weighting: str = "uniform"
-    compdemo: bool = False
-    rho: float = 0.5
-    concat_order: str | None = None
-    checkpoint_every: int = 50
-    base: str | None = None  # ablations: the main run this one modifies
-    axis: str | None = None  # ablations: the method.md §4 axis
-    seeds: list | None = None  # training seeds (config); expanded by Config.runs()
-    seed: int | None = None  # this replica's training seed (None: the config's seed)
-
-    @property
-    def is_ablation(self) -> bool:
-        return self.base is not None
-
-    @property
-    def model_id(self) -> str:
-        """Identifier used for evaluation outputs: ``{pipeline}_{run}``."""
-        return f"{self.pipeline}_{self.name}"
-
-    def as_dict(self) -> dict:
-        d = dict(self.__dict__)
-        for k in ("seeds", "seed"):  # absent unless set: existing runs' params stay the same
-            if d[k] is None:
-                d.pop(k)
-        return d
-
-
-SEED_SUFFIX = re.compile(r"_seed\d+$")
 
 
 def _replicas(run: RunSpec) -> list[RunSpec]:

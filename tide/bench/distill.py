@@ -18,7 +18,6 @@ import contextlib
 import logging
 import math
 import time
-import types
 
 import torch
 
@@ -28,6 +27,7 @@ from tide.bench.shapes import build, shape_name
 from tide.distill import objective
 from tide.distill.batch import collate
 from tide.distill.noise import bd3lm_ce, mask_response, sample_t
+from tide.distill.spec import RunSpec
 from tide.models.student import bd3lm_logits
 from tide.models.teachers import Teacher
 
@@ -37,11 +37,12 @@ log = logging.getLogger(__name__)
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
-def _run_spec(objective_name: str, compdemo: bool):
-    """The fields of tide.config.RunSpec the loss reads (tide.config needs yaml)."""
-    return types.SimpleNamespace(objective=objective_name, compdemo=compdemo, rho=0.5,
-                                 temperature=2.0, weight=1.0, l_init=0.1, l_max=0.9,
-                                 schedule="cosine", axis_mode="both", weighting="midrange")
+def _run_spec(objective_name: str, compdemo: bool) -> RunSpec:
+    """A run with the paper's pipeline-B settings (tide.distill.spec, no config file)."""
+    pipeline = "B" if objective.OBJECTIVES[objective_name].level == "token" else "A"
+    return RunSpec(pipeline=pipeline, name="bench", objective=objective_name, temperature=2.0,
+                   lr=1e-5, batch_size=1, weight=1.0, l_init=0.1, l_max=0.9, schedule="cosine",
+                   axis_mode="both", weighting="midrange", compdemo=compdemo, rho=0.5)
 
 
 def synthetic_rows(n: int, length: int, vocab: int, seed: int = 0) -> list[dict]:

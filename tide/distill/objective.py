@@ -18,6 +18,7 @@ import torch
 
 from tide.distill import calm, compdemo, kl, scored, tidal
 from tide.distill.noise import bd3lm_ce, mask_response, sample_t
+from tide.distill.spec import RunSpec
 from tide.models.student import bd3lm_logits
 
 
@@ -46,7 +47,7 @@ class DistillContext:
 
     student: torch.nn.Module
     teacher: object  # tide.models.Teacher
-    run: object  # tide.config.RunSpec
+    run: RunSpec
     student_mask_id: int
     shared_vocab_size: int | None  # pipeline B: V_sh
     block_size: int
