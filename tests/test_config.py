@@ -155,6 +155,23 @@ def test_every_schema_field_has_a_description():
     assert not missing, f"schema fields without a description: {missing}"
 
 
+def _nulls(node, where=""):
+    """Keys with no value: an unquoted ", " in a YAML flow mapping splits a description."""
+    if isinstance(node, dict):
+        for key, sub in node.items():
+            if sub is None:
+                yield f"{where}.{key}"
+            yield from _nulls(sub, f"{where}.{key}")
+    elif isinstance(node, list):
+        for sub in node:
+            yield from _nulls(sub, where)
+
+
+def test_schema_has_no_keys_without_value():
+    bad = list(_nulls(yaml.safe_load(SCHEMA_PATH.read_text())))
+    assert not bad, f"schema keys without a value (quote descriptions with commas): {bad}"
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
