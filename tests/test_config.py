@@ -192,3 +192,74 @@ def test_cli_stops_on_bad_config_before_any_work(tmp_path, tiny_raw):
     assert res.returncode == 2
     assert "field block_size" in res.stderr and "thirty-two" in res.stderr
     assert not (tmp_path / "results").exists()
+
+
+def _schema_node(schema, *path):
+    node = schema
+    for key in path:
+        node = node[key]
+    return node
+
+
+def test_typed_tree_names_defaults_and_docs_equal_the_schema():
+    """tide/config_tree.py owns the defaults, the schema validates: same fields, a default
+    exactly where the schema does not require the field, the schema's description as doc."""
+    import dataclasses
+
+    from tide import config_tree as T
+    from tide.distill.spec import RunSpec
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    defs = schema["$defs"]
+    top = ("properties",)
+    pairs = {
+        T.ConfigTree: (), T.Data: top + ("data",), T.TinyData: top + ("data", "properties", "tiny"),
+        T.MixtureSource: top + ("data", "properties", "sft_mixture", "items"),
+        T.Tokenizers: top + ("tokenizers",), T.Models: top + ("models",),
+        T.AR: top + ("models", "properties", "ar"), T.Student: top + ("models", "properties", "student"),
+        T.Teacher: ("$defs", "teacher"), T.Train: ("$defs", "train"), T.Eval: top + ("eval",),
+        T.Checkpoint: top + ("eval", "properties", "checkpoints", "additionalProperties"),
+        T.Resources: ("$defs", "resources"),
+    }
+    problems = []
+    for cls, path in pairs.items():
+        node = _schema_node(schema, *path)
+        props = dict(node["properties"])
+        if cls is T.ConfigTree:  # the tree holds the resolved runs in place of the raw section
+            props["runs"] = {"description": T.ConfigTree.__dataclass_fields__["runs"]
+                             .metadata["doc"]}
+            props.pop("distill")
+        required = set(node.get("required", [])) - {"distill"}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if set(fields) != set(props):
+            problems.append(f"{cls.__name__}: fields {sorted(set(fields) ^ set(props))} differ")
+            continue
+        for name, f in fields.items():
+            has_default = (f.default is not dataclasses.MISSING
+                           or f.default_factory is not dataclasses.MISSING)
+            if has_default == (name in required) and name != "runs":
+                problems.append(f"{cls.__name__}.{name}: default {has_default}, required "
+                                f"{name in required}")
+            sub = props[name]
+            want = sub.get("description") or defs[sub["$ref"].rsplit("/", 1)[-1]]["description"]
+            if f.metadata.get("doc") != want:
+                problems.append(f"{cls.__name__}.{name}: doc {f.metadata.get('doc')!r} != "
+                                f"schema {want!r}")
+    run_props = (set(defs["run"]["properties"]) | set(defs["ablation"]["properties"])
+                 | set(schema["properties"]["distill"]["properties"]["defaults"]["properties"]))
+    # pipeline, name: the run's keys; seed: a replica's own, expanded from seeds
+    spec = {f.name for f in dataclasses.fields(RunSpec)} - {"pipeline", "name", "seed"}
+    if spec != run_props - {"note"}:
+        problems.append(f"RunSpec: fields {sorted(spec ^ (run_props - {'note'}))} differ")
+    assert not problems, "\n".join(problems)
+
+
+def test_tree_of_the_shipped_configs_carries_the_defaults():
+    tiny, paper = load_config(TINY).tree, load_config(PAPER).tree
+    assert paper.models.teachers["A"].sharding == "replicate"  # set in paper.yaml
+    assert paper.models.teachers["B"].sharding == "replicate"  # the default
+    assert tiny.models.teachers["B"].target_bpb_ratio == 0.8
+    assert tiny.models.ar.train.grad_clip == 1.0 and tiny.models.ar.train.warmup_ratio == 0.05
+    assert paper.data.heldout_examples == 512 and tiny.eval.checkpoints == {}
+    assert paper.resources["distill"].tasks == 8 and tiny.resources["default"].tasks == 1
+    assert [r.model_id for r in tiny.runs][:3] == ["A_calm", "A_tide_shared", "A_tide_cross"]

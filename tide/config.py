@@ -9,17 +9,21 @@ what was found, and is raised before any job runs (the Snakefile calls this firs
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tide.distill.spec import RunSpec
 from tide.vocab import BENCHMARKS, PIPELINES
 from tide.vocab import column as vocab_column
+
+if TYPE_CHECKING:
+    from tide.config_tree import ConfigTree
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -113,6 +117,14 @@ class Config:
         from tide.precision import resolve
 
         return resolve(self.raw)
+
+    @functools.cached_property
+    def tree(self) -> ConfigTree:
+        """The typed tree (tide/config_tree.py): every section as a frozen dataclass whose
+        fields carry the defaults."""
+        from tide.config_tree import build
+
+        return build(self.raw, tuple(self.runs()))
 
     def fingerprint(self, *sections: str) -> str:
         """Stable hash of some config sections (recorded beside outputs)."""

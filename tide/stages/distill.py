@@ -66,7 +66,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     from tide.train import train
 
     run = cfg.run(pipeline, run_name)
-    tspec = cfg["models"]["teachers"][pipeline]
+    tspec = cfg.tree.models.teachers[pipeline]
     dist = distributed.init(_device(cfg))
     from tide import precision
 
@@ -80,12 +80,12 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
     if (cfg.raw.get("train") or {}).get("activation_checkpointing"):
         enable_activation_checkpointing(student)
     teacher = load_teacher(
-        model_pointer(f"teacher_{pipeline}", root)["path"], kind=tspec["kind"],
+        model_pointer(f"teacher_{pipeline}", root)["path"], kind=tspec.kind,
         mask_token_id=teacher_mask_id(cfg, pipeline, root), block_size=cfg["block_size"],
-        concat_order=run.concat_order or tspec.get("concat_order", "x0_xt"),
-        dtype=_dtype(tspec.get("dtype", cfg["dtype"])),
+        concat_order=run.concat_order or tspec.concat_order,
+        dtype=_dtype(tspec.dtype or cfg["dtype"]),
         attn_implementation=cfg["attn_implementation"], device=device)
-    if tspec.get("sharding", "replicate") == "fsdp":
+    if tspec.sharding == "fsdp":
         distributed.shard_frozen(teacher.model, dist, device)
     vsh = shared_vocab_size(cfg, root) if pipeline == "B" else None
     check_compatible(cfg, student, tok, teacher, t_tok, vsh, pipeline)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tide import paths
 from tide.config import Config
+from tide.config_tree import Train
 from tide.io import atomic_dir, atomic_write_json, provenance
 from tide.stages.common import (_identity, model_pointer, _rows, SFT_KIND, student_tokens,
                                 teacher_mask_id, tokenizer)
@@ -28,7 +29,7 @@ def _heldout_bpb(cfg: Config, forward, kind: str, tok, max_length: int, mask_id:
     """Bits per byte of a model on its own tokenization of the held-out corpus."""
     from tide.heldout import bits_per_byte
 
-    rows = _rows(kind, "heldout", root)[: cfg["data"].get("heldout_examples", 10**9)]
+    rows = _rows(kind, "heldout", root)[: cfg.tree.data.heldout_examples]  # None: all
     collate_fn = _collate_sft(tok, cfg, max_length)
     batches = [collate_fn(rows[i:i + 8]) for i in range(0, len(rows), 8)]
     n_bytes = sum(len(tok.decode([t for t in r["labels"] if t != -100],
@@ -45,13 +46,11 @@ def _save_model(model, tok, out_dir: Path, name: str, root, **info) -> None:
                       {"path": str(out_dir), **info, "provenance": provenance()})
 
 
-def _settings(cfg: Config, section: dict, seed_offset: int = 0, **over):
+def _settings(cfg: Config, section: Train, seed_offset: int = 0, **over):
     from tide.train import TrainSettings
 
-    return TrainSettings(steps=section["steps"], lr=section["lr"],
-                         batch_size=section["batch_size"],
-                         warmup_ratio=section.get("warmup_ratio", 0.1),
-                         grad_clip=section.get("grad_clip", 1.0),
+    return TrainSettings(steps=section.steps, lr=section.lr, batch_size=section.batch_size,
+                         warmup_ratio=section.warmup_ratio, grad_clip=section.grad_clip,
                          seed=cfg["seed"] + seed_offset, **over)
 
 
@@ -76,7 +75,8 @@ def train_ar(cfg: Config, root=None) -> None:
 
     summary = train(model, _rows("sft", "train", root),
                     _collate_sft(tok, cfg, cfg["data"]["max_length"]), loss_fn,
-                    _settings(cfg, spec["train"]), state_dir=paths.state_dir("models", "ar", root),
+                    _settings(cfg, cfg.tree.models.ar.train),
+                    state_dir=paths.state_dir("models", "ar", root),
                     log_path=paths.state_dir("models", "ar", root) / "metrics.jsonl",
                     **_identity(cfg, "train_ar", "ar", root))
     _save_model(model, tok, paths.model("ar", root), "ar", root, train=summary)
@@ -103,7 +103,7 @@ def sft_student(cfg: Config, root=None) -> None:
     summary = train(model, _rows("sft", "train", root),
                     _collate_sft(tok, cfg, cfg["data"]["max_length"]),
                     diffusion_loss(forward, tok.mask_token_id),
-                    _settings(cfg, spec["sft"], 1), state_dir=state,
+                    _settings(cfg, cfg.tree.models.student.sft, 1), state_dir=state,
                     log_path=state / "metrics.jsonl", **_identity(cfg, "sft_student", "bd3lm", root))
     bpb = _heldout_bpb(cfg, lambda *a: forward(model, *a), "sft", tok,
                        cfg["data"]["max_length"], tok.mask_token_id, root)
@@ -121,6 +121,7 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
     from tide.train import train
 
     spec, name = cfg["models"]["teachers"][pipeline], f"teacher_{pipeline}"
+    typed = cfg.tree.models.teachers[pipeline]  # the same section, with its defaults
     if spec["init"] != "train":
         atomic_write_json(paths.model_metrics(name, root), {"path": spec["init"]})
         return
@@ -134,10 +135,10 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
 
     def forward(m, xt, x0, valid):
         return diffusion_logits(m, spec["kind"], xt, x0, valid, block_size=cfg["block_size"],
-                                concat_order=spec.get("concat_order", "x0_xt"))
+                                concat_order=typed.concat_order)
 
     student_bpb = model_pointer("bd3lm", root)["heldout_bits_per_byte"]
-    target = spec.get("target_bpb_ratio", 0.8) * student_bpb
+    target = typed.target_bpb_ratio * student_bpb
     curve = []
 
     def reached(step: int) -> bool:
@@ -153,7 +154,7 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
     state = paths.state_dir("models", name, root)
     summary = train(model, _rows(SFT_KIND[tok_name], "train", root),
                     _collate_sft(tok, cfg, max_len), diffusion_loss(forward, mask_id),
-                    _settings(cfg, spec["train"], 2, checkpoint_every=100), state_dir=state,
+                    _settings(cfg, typed.train, 2, checkpoint_every=100), state_dir=state,
                     log_path=state / "metrics.jsonl", should_stop=reached,
                     **_identity(cfg, "train_teacher", name, root))
     final = curve[-1]["heldout_bits_per_byte"] if curve and curve[-1]["step"] == summary["steps"] \
@@ -164,7 +165,7 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
     if final > target:
         raise RuntimeError(
             f"teacher {pipeline}: held-out {final:.4f} bits/byte after {summary['steps']} steps, "
-            f"expected <= {target:.4f} ({spec.get('target_bpb_ratio', 0.8)} x the SFT student's "
+            f"expected <= {target:.4f} ({typed.target_bpb_ratio} x the SFT student's "
             f"{student_bpb:.4f}); raise models.teachers.{pipeline}.train.steps in {cfg.source}")
     _save_model(model, tok, paths.model(name, root), name, root, heldout_bits_per_byte=final,
                 student_bits_per_byte=student_bpb, ratio_to_student=final / student_bpb,
