@@ -18,7 +18,7 @@ import torch
 
 import lm_eval  # noqa: E402,F401  (required: a missing lm-eval fails, never skips)
 
-import lm_eval.models  # noqa: E402,F401  (pitfall 3: built-ins before our registrations)
+import lm_eval.models  # noqa: E402,F401  (docs/method.md §P3: built-ins before our registrations)
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-#: objectives each pipeline supports (method.md §2): token level needs a shared vocabulary
+#: objectives each pipeline supports (docs/method.md §2): token level needs a shared vocabulary
 PIPELINE_OBJECTIVES = {
     "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm"},
     "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl"},

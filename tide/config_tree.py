@@ -128,7 +128,7 @@ class Teacher:
         'bidirectional = LLaDA2-like (pipeline A); bd3lm = WeDLM-like run as BD3LM (pipeline B).')
     mask_token_id: int | str = doc("The teacher's own mask id; auto = read from its tokenizer.")
     arch: str | None = doc('Architecture of a trained tiny teacher.', None)
-    concat_order: str = doc('Pipeline B input layout (method.md §1.4).', "x0_xt")
+    concat_order: str = doc('Pipeline B input layout (docs/method.md §1.4).', "x0_xt")
     dims: dict[str, int] | None = doc(
         'Architecture sizes of a model built from a config (tiny path).', None)
     train: Train | None = doc(_TRAIN, None)

@@ -1,4 +1,4 @@
-"""The BD3LM Monte-Carlo likelihood log p(continuation | context) (student_and_eval.md §3).
+"""The BD3LM Monte-Carlo likelihood log p(continuation | context) (docs/method.md §E3).
 
 Not in dllm (its harness is generative only): x_0 = context + continuation in blocks
 aligned at 0; per pass of b Monte-Carlo rows, k ~ U{1..M} and row i masks exactly

@@ -69,7 +69,7 @@ def make_batch(pipeline: str, rows: list[dict], length: int, block: int, device)
 
 
 def bd3lm_mask_mod(length: int, block_size: int):
-    """flex_attention ``mask_mod`` of the BD3LM [x_t ; x_0] mask (student_and_eval.md §1;
+    """flex_attention ``mask_mod`` of the BD3LM [x_t ; x_0] mask (docs/method.md §E1;
     equal to tide.models.masks.bd3lm_mask, tests/test_bench.py)."""
 
     def mask_mod(b, h, q, k):

@@ -5,7 +5,7 @@ Two fast paths beside the evaluation's loop: rows of many requests packed into o
 (:func:`shared_x0_loglikelihood`).
 
 The evaluation's estimator (tide/likelihood.py ``bd3lm_loglikelihood``,
-student_and_eval.md §3) runs one request at a time, ``mc_batch_size`` Monte-Carlo rows per
+docs/method.md §E3) runs one request at a time, ``mc_batch_size`` Monte-Carlo rows per
 forward. Here every row of every request is drawn first — through the same ``draw_rows``,
 with each request's own generator, so the masks and therefore the estimates are the same
 (tests/test_bench.py) — then rows are sorted by length and packed ``rows_per_forward`` to a

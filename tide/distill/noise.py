@@ -1,5 +1,5 @@
-"""Forward noising of the BD3LM student and its diffusion loss (method.md §1.0,
-student_and_eval.md §1)."""
+"""Forward noising of the BD3LM student and its diffusion loss (docs/method.md §1.0,
+docs/method.md §E1)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def token_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def bd3lm_ce(logits: torch.Tensor, targets: torch.Tensor, masked: torch.Tensor,
              t: torch.Tensor, n_tokens: int | torch.Tensor) -> torch.Tensor:
-    """CE term Σ_masked w(t)·CE / N (method.md §1.0); N = supervised tokens in the batch.
+    """CE term Σ_masked w(t)·CE / N (docs/method.md §1.0); N = supervised tokens in the batch.
 
     logits [B, L, V] (x_t half, no AR shift), targets [B, L], masked bool [B, L], t [B].
     """

@@ -1,4 +1,4 @@
-"""Loss assembly per variant: total = CE_BD3LM + weight × distillation term (method.md §2).
+"""Loss assembly per variant: total = CE_BD3LM + weight × distillation term (docs/method.md §2).
 
 One table maps each objective to its pieces; ``distill_loss`` follows numbered steps:
 1. sample t and the student mask (chunk-consistent in pipeline A),
@@ -35,7 +35,7 @@ OBJECTIVES = {
     "calm": Objective("chunk", False),
     "reverse_calm": Objective("chunk", False),
     "tidal_chunk": Objective("chunk", True),
-    # ablation (method.md §4 item 7): TIDAL applied to the reverse objectives
+    # ablation (docs/method.md §4 item 7): TIDAL applied to the reverse objectives
     "tidal_reverse_kl": Objective("token", True),
     "tidal_reverse_calm": Objective("chunk", True),
 }
@@ -168,7 +168,7 @@ def _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generat
 
 
 def chunk_consistent_mask(masked, batch):
-    """Enlarge the student mask to whole chunks (method.md §1.3).
+    """Enlarge the student mask to whole chunks (docs/method.md §1.3).
 
     Returns (student mask [B, Ls], masked chunks [B, C], active chunks [B, C]).
     """

@@ -33,7 +33,7 @@ class RunSpec:
     concat_order: str | None = None
     checkpoint_every: int = 50
     base: str | None = None  # ablations: the main run this one modifies
-    axis: str | None = None  # ablations: the method.md §4 axis
+    axis: str | None = None  # ablations: the docs/method.md §4 axis
     seeds: list | None = None  # training seeds (config); expanded by Config.runs()
     seed: int | None = None  # this replica's training seed (None: the config's seed)
 

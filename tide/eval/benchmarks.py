@@ -1,4 +1,4 @@
-"""The paper's evaluation protocol (student_and_eval.md §4), as data.
+"""The paper's evaluation protocol (docs/method.md §E4), as data.
 
 One entry per benchmark: the lm-eval task, few-shot count, generation length (= steps,
 one token per step), block size, the metric/filter reported in the main table, and the
@@ -21,7 +21,7 @@ class Benchmark:
     task: str  # our lm-eval task name (tide/eval/tasks/*.yaml)
     upstream_task: str  # the authors' lm-eval task it reproduces
     num_fewshot: int
-    max_new_tokens: int  # = steps: one token per step (spec §4)
+    max_new_tokens: int  # = steps: one token per step (docs/method.md §E4)
     metric: str  # lm-eval's results key is "<metric>,<filter>" (pass_at_1 = pass@1)
     filter: str
     block_size: int = 32

@@ -1,4 +1,4 @@
-"""Ablation tables (method.md §4): every ablation of the grid against the full method of its
+"""Ablation tables (docs/method.md §4): every ablation of the grid against the full method of its
 pipeline, benchmark by benchmark, with the difference in points.
 
 Inputs:
@@ -39,7 +39,7 @@ PIPELINE_TITLE = {p: f"Pipeline {p}: {vocab.PIPELINE_TOKENIZER[p]} "
                      f"({vocab.PAPER_TEACHER[p]} teacher)" for p in ("B", "A")}
 NOT_RUN = "not run"
 OURS = "ours, not the paper's"
-#: ablations that are not the paper's (method.md §4): why, keyed by a changed run field/value
+#: ablations that are not the paper's (docs/method.md §4): why, keyed by a changed run field/value
 OURS_REASONS = {
     ("objective", "tidal_reverse_kl"): (
         "token-level reverse-KL TIDAL (pipeline B) is ours: the authors' code applies TIDAL to "
@@ -176,7 +176,7 @@ def _fmt(v: float, signed: bool = False) -> str:
 
 
 def _render_rows(table: pd.DataFrame, shown: list[str]):
-    header = (["Run", "Axis (method.md §4)", "Changed vs full method"]
+    header = (["Run", "Axis (docs/method.md §4)", "Changed vs full method"]
               + [c for b in shown + [AVG] for c in (b, f"Δ {b}")])
     body, classes = [], []
     for _, r in table.iterrows():
@@ -210,7 +210,7 @@ def write_ablation_tables(cfg, out_dir: str | os.PathLike, *, ablation_files: li
                     extra, cfg.source)
     benchmarks = list(cfg["eval"].get("ablation_benchmarks") or cfg["eval"]["benchmarks"])
     shown = [_display(b) for b in benchmarks]
-    md = ["# Ablations (method.md §4)", "",
+    md = ["# Ablations (docs/method.md §4)", "",
           "Accuracy / pass@1 in percent on the ablation benchmarks; Δ = ablation − the full "
           "method of the same pipeline (the main run it modifies), in points.", ""]
     html_parts = ["<p>Accuracy / pass@1 in percent on the ablation benchmarks; Δ = ablation "
@@ -241,7 +241,7 @@ def write_ablation_tables(cfg, out_dir: str | os.PathLike, *, ablation_files: li
         csv = csv[["pipeline"] + [c for c in csv.columns if c != "pipeline"]]
     texts = {"ablations.md": "\n".join(md) + "\n",
              "ablations.csv": csv.to_csv(index=False, float_format="%.2f"),
-             "ablations.html": html_page("Ablations (method.md §4)", "\n".join(html_parts))}
+             "ablations.html": html_page("Ablations (docs/method.md §4)", "\n".join(html_parts))}
     paths = {}
     for name, text in texts.items():
         paths[name] = out / name

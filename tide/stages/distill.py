@@ -51,7 +51,7 @@ def enable_activation_checkpointing(student) -> None:
 
 
 def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
-    """One distillation run (method.md §2): student init = the BD3LM SFT student.
+    """One distillation run (docs/method.md §2): student init = the BD3LM SFT student.
 
     Runs as one process or as one rank of a torch.distributed group (``tide launch``,
     ``tide submit``): DDP student, teacher replicated on every rank, outputs by rank 0 only.

@@ -34,7 +34,7 @@ def eval_plan(cfg: Config, model_id: str, benchmark: str, root=None) -> dict:
     """What ``evaluate`` runs for (model_id, benchmark): the §4 protocol under the config.
 
     Returns the lm-eval model, resolved model_args, task, shots, data, limit, batch size,
-    seed and the equivalent ``lm_eval`` command (tests check it against spec §4).
+    seed and the equivalent ``lm_eval`` command (tests check it against docs/method.md §E4).
     """
     from tide.eval.cli import lm_eval_command
     from tide.eval.run import benchmark_spec, resolve_model_args
@@ -52,7 +52,7 @@ def eval_plan(cfg: Config, model_id: str, benchmark: str, root=None) -> dict:
 
 
 def evaluate(cfg: Config, model_id: str, benchmark: str, root=None) -> None:
-    """lm-eval one model on one benchmark with the paper's protocol (spec §4)."""
+    """lm-eval one model on one benchmark with the paper's protocol (docs/method.md §E4)."""
     from tide.eval.run import evaluate as run_eval
 
     plan = eval_plan(cfg, model_id, benchmark, root)

@@ -1,4 +1,4 @@
-# The ablation grid (method.md §4): every ablation is a distill -> eval -> table-rows chain
+# The ablation grid (docs/method.md §4): every ablation is a distill -> eval -> table-rows chain
 # with a named target, so `snakemake ablation_B_growth_linear` re-runs exactly that chain.
 
 
