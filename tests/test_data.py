@@ -9,6 +9,7 @@ from __future__ import annotations
 import filecmp
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -34,6 +35,16 @@ EXTRA_ROWS = [  # system turn, multi-turn, non-ASCII, an answer that also occurs
 
 
 # ---------------------------------------------------------------- session fixtures
+
+
+@pytest.fixture(scope="session")
+def pretok(tmp_path_factory):
+    """The committed pre-tokenized samples, copied: ``datasets`` writes its map/filter cache
+    files next to a dataset loaded from disk, and tests never write into tests/fixtures."""
+    out = tmp_path_factory.mktemp("pretok")
+    for name in ("pretok_llada2", "pretok_wedlm"):
+        shutil.copytree(FIXTURES / name, out / name)
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -348,9 +359,9 @@ def test_load_sft_mixture_errors(tmp_path):
                                    "filter": "rust"}])
 
 
-def test_load_pretokenized_a_adds_chunks():
+def test_load_pretokenized_a_adds_chunks(pretok):
     fx = {n: load_tokenizer(FIXTURES / "tokenizers" / n) for n in ("student", "teacher_a")}
-    ds = loaders.load_pretokenized(str(FIXTURES / "pretok_llada2"), "A",
+    ds = loaders.load_pretokenized(str(pretok / "pretok_llada2"), "A",
                                    student_tok=fx["student"], teacher_tok=fx["teacher_a"],
                                    teacher_max_length=1024)
     assert "chunks" in ds.column_names and len(ds) == 12
@@ -360,25 +371,25 @@ def test_load_pretokenized_a_adds_chunks():
             assert tok_bytes(fx["student"], row["input_ids"][s0:s1]) == \
                 tok_bytes(fx["teacher_a"], row["teacher_input_ids"][t0:t1])
     with pytest.raises(ValueError, match="needs student_tok and teacher_tok"):
-        loaders.load_pretokenized(str(FIXTURES / "pretok_llada2"), "A")
+        loaders.load_pretokenized(str(pretok / "pretok_llada2"), "A")
 
 
-def test_load_pretokenized_b_and_roundtrip(ds_a, tmp_path):
-    ds = loaders.load_pretokenized(str(FIXTURES / "pretok_wedlm"), "B")
+def test_load_pretokenized_b_and_roundtrip(pretok, ds_a, tmp_path):
+    ds = loaders.load_pretokenized(str(pretok / "pretok_wedlm"), "B")
     assert len(ds) == 12 and "align_student" in ds.column_names
     build.save_dataset(ds_a, tmp_path / "a")  # our own build already carries chunks
     again = loaders.load_pretokenized(str(tmp_path / "a"), "A")
     assert again["chunks"] == ds_a["chunks"]
 
 
-def test_load_pretokenized_rejects_missing_column(tmp_path):
+def test_load_pretokenized_rejects_missing_column(pretok, tmp_path):
     import datasets
 
-    ds = datasets.load_from_disk(str(FIXTURES / "pretok_wedlm"))["train"]
+    ds = datasets.load_from_disk(str(pretok / "pretok_wedlm"))["train"]
     ds.remove_columns("align_teacher").save_to_disk(str(tmp_path / "broken"))
     with pytest.raises(ValueError) as err:
         loaders.load_pretokenized(str(tmp_path / "broken"), "B")
     msg = str(err.value)
     assert str(tmp_path / "broken") in msg and "'align_teacher'" in msg and "expected columns" in msg
     with pytest.raises(ValueError, match="missing column.*'ranges'"):
-        loaders.load_pretokenized(str(FIXTURES / "pretok_wedlm"), "A")
+        loaders.load_pretokenized(str(pretok / "pretok_wedlm"), "A")

@@ -18,7 +18,8 @@ from test_train_objective import BLOCK, S_MASK, VSH, _collate, _rows, _run, _stu
 
 from tide import distributed
 from tide.device_guard import ExplicitDevice, ImplicitDeviceError
-from tide.distill.objective import OBJECTIVES, DistillContext, distill_loss, sft_loss
+from tide.distill.noise import diffusion_loss, student_forward
+from tide.distill.objective import OBJECTIVES, DistillContext, distill_loss
 from tide.sample import CACHE_MODES, SamplerSettings, generate
 
 
@@ -51,7 +52,7 @@ def test_a_whole_distillation_step_names_every_device(objective, compdemo, score
     with ExplicitDevice() as guard:
         batch = _collate(pipeline)(_rows(3))
         if objective == "sft":
-            loss, _ = sft_loss(student, batch, S_MASK, BLOCK, gen)
+            loss, _ = diffusion_loss(student_forward(BLOCK), S_MASK)(student, batch, None, gen)
         else:
             ctx = DistillContext(student, _teacher(pipeline), _run(objective, compdemo), S_MASK,
                                  VSH if pipeline == "B" else None, BLOCK,

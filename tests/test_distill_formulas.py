@@ -1,4 +1,4 @@
-"""Hand-checked values for the distillation formulas (method.md §1.0–1.3, §2).
+"""Hand-checked values for the distillation formulas (docs/method.md §1.0–1.3, §2).
 
 Every test asserts a number worked out by hand in its comments.  A test's docstring line
 ``Catches: a; b`` names the mutations of ``tests/mutations.py`` it must kill; the script
@@ -39,7 +39,7 @@ def test_lambda_train_schedules():
 
 
 def test_tidal_lambda_axis_modes():
-    """λ(t,p) for the three axis modes (method.md §1.1)."""
+    """λ(t,p) for the three axis modes (docs/method.md §1.1)."""
     t = torch.tensor([0.0, 0.5, 1.0])
     # both: λ_train(p)·(1-t); p=1 → 0.9·[1, .5, 0]
     assert close(tidal.tidal_lambda(t, 1.0), [0.9, 0.45, 0.0])

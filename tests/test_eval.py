@@ -18,14 +18,14 @@ import torch
 
 import lm_eval  # noqa: E402,F401  (required: a missing lm-eval fails, never skips)
 
-import lm_eval.models  # noqa: E402,F401  (pitfall 3: built-ins before our registrations)
+import lm_eval.models  # noqa: E402,F401  (docs/method.md §P3: built-ins before our registrations)
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
 
 from test_sampler import make_student, make_tokenizer  # noqa: E402
 from tide.eval import run  # noqa: E402
-from tide.eval.lm import (TideBD3LM, cut_at_stop, request_seed,  # noqa: E402
-                          stratified_mask_counts)
+from tide.likelihood import stratified_mask_counts  # noqa: E402
+from tide.eval.lm import TideBD3LM, cut_at_stop, request_seed  # noqa: E402
 from tide.models.masks import bd3lm_mask, to_model_mask  # noqa: E402
 
 GSM8K_DOCS = [  # (question, reasoning lines, answer): written as "...\n#### N" like GSM8K

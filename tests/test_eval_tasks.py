@@ -1,10 +1,10 @@
-"""The eight benchmarks' task definitions, offline data and protocol (spec §3, §4).
+"""The eight benchmarks' task definitions, offline data and protocol (docs/method.md §E3, §E4).
 
-- every task file is pinned (sha256) and carries the §4 fields;
+- every task file is pinned (sha256) and carries the §E4 fields;
 - the tiny eval data (real hub schemas) goes through the same task files via lm-eval's
   include path, and an ORACLE LM answering each document's gold scores exactly 100 % on
   all eight benchmarks (code benchmarks: executed in the sandbox);
-- the §4 table (task, shots, new tokens = steps, block 32) is checked against what the
+- the §E4 table (task, shots, new tokens = steps, block 32) is checked against what the
   configs resolve to (tiny and paper);
 - bad benchmark names, task files missing a field, and failed evaluations are clear errors
   and never leave a finished-looking result.
@@ -22,7 +22,7 @@ import pytest
 
 import lm_eval  # noqa: E402,F401  (required: a missing lm-eval fails, never skips)
 
-import lm_eval.models  # noqa: E402,F401  (pitfall 3: built-ins before our registrations)
+import lm_eval.models  # noqa: E402,F401  (docs/method.md §P3: built-ins before our registrations)
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
 
@@ -33,7 +33,7 @@ from tide.eval.benchmarks import BENCHMARKS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Spec §4, transcribed: benchmark -> (upstream task, shots, new tokens = steps, hub dataset,
+# docs/method.md §E4, transcribed: benchmark -> (upstream task, shots, new tokens = steps, hub dataset,
 # split). Kept here on purpose (not read from tide.eval.benchmarks) so a change of the
 # protocol table in the code fails this test.
 SPEC_TABLE = {
@@ -133,7 +133,7 @@ def test_math_answer_extraction():
         tu.remove_boxed(None)
 
 
-# ---------------------------------------------------------------- spec §4 vs config
+# ---------------------------------------------------------------- docs/method.md §E4 vs config
 
 
 @pytest.mark.parametrize("config", ["tiny.yaml", "paper.yaml"])

@@ -21,7 +21,8 @@ import pytest
 import torch
 from test_train_objective import BLOCK, S_MASK, VSH, _collate, _rows, _run, _student, _teacher
 
-from tide.distill.objective import OBJECTIVES, DistillContext, distill_loss, sft_loss
+from tide.distill.noise import diffusion_loss, student_forward
+from tide.distill.objective import OBJECTIVES, DistillContext, distill_loss
 from tide.train import TrainSettings, train
 
 GOLDEN = Path(__file__).parent / "golden" / "losses.json"
@@ -42,8 +43,7 @@ def _losses(tmp_path, objective, compdemo):
     if objective == "sft":
         pipeline = "B"
 
-        def loss_fn(m, b, p, g):
-            return sft_loss(m, b, S_MASK, BLOCK, g)
+        loss_fn = diffusion_loss(student_forward(BLOCK), S_MASK)  # the student's SFT loss
     else:
         run = _run(objective, compdemo)
         pipeline = run.pipeline

@@ -41,7 +41,7 @@ def _inputs():
 
 
 def test_mask_matches_spec_formula():
-    """allowed(q,k) from student_and_eval.md §1, enumerated by hand for L=4, B=2."""
+    """allowed(q,k) from docs/method.md §E1, enumerated by hand for L=4, B=2."""
     m = bd3lm_mask(4, 2).int()
     expected = torch.tensor([
         # x_t block0 | x_t block1 | x_0 block0 | x_0 block1

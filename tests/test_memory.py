@@ -3,6 +3,7 @@ memory savings (issue 12 item 8)."""
 
 from __future__ import annotations
 
+import contextlib
 import types
 
 import pytest
@@ -144,7 +145,8 @@ def test_teacher_lm_head_at_scored_positions_lowers_the_measured_peak():
     batch = {"teacher_ids": torch.randint(0, 8000, (B, Lt), generator=torch.Generator().manual_seed(1)),
              "teacher_valid": torch.ones(B, Lt, dtype=torch.bool)}
     masked = torch.rand(B, Lt, generator=torch.Generator().manual_seed(2)) < 0.5
-    ctx = types.SimpleNamespace(teacher=teacher, run=types.SimpleNamespace(compdemo=True, rho=0.5))
+    ctx = types.SimpleNamespace(teacher=teacher, run=types.SimpleNamespace(compdemo=True, rho=0.5),
+                                teacher_timer=contextlib.nullcontext)
     at = masked.nonzero(as_tuple=True)
 
     def call(**kw):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from checkout import workflow_root
 
 from tide.config import load_config
 from tide.plan import FILL, eval_seconds, eval_shards, plan_text
@@ -49,7 +50,8 @@ def test_explicit_shards_and_training_figures(paper):
 def test_dry_run_lists_shard_jobs_that_fit(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     res = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "released",
-                          "--configfile", "config/paper.yaml"], cwd=REPO, capture_output=True,
+                          "--configfile", "config/paper.yaml"], cwd=workflow_root(tmp_path),
+                         capture_output=True,
                          text=True, env=env, timeout=300)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]

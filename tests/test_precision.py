@@ -11,7 +11,7 @@ from test_train_objective import BLOCK, S_MASK, _collate, _rows
 
 from tide import precision
 from tide.config import ConfigError, load_config, validate_dict
-from tide.distill.objective import sft_loss
+from tide.distill.noise import diffusion_loss, student_forward
 from tide.models.student import A2DQwen3Config, A2DQwen3LMHeadModel
 from tide.train import TrainSettings, train
 
@@ -40,7 +40,7 @@ def _train(prec, tmp_path, steps=5, lr=5e-5):
     model = _student(prec)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     summary = train(model, _rows(6), _collate("B"),
-                    lambda m, b, p, g: sft_loss(m, b, S_MASK, BLOCK, g),
+                    lambda m, b, p, g: diffusion_loss(student_forward(BLOCK), S_MASK)(m, b, None, g),
                     TrainSettings(steps=steps, lr=lr, batch_size=3, warmup_ratio=0.0,
                                   checkpoint_every=100, precision=prec),
                     state_dir=tmp_path / prec, log_path=tmp_path / f"{prec}.jsonl")
@@ -66,7 +66,7 @@ def test_mixed_precision_runs_the_forward_in_bf16_with_fp32_gradients(tmp_path):
     seen = {}
 
     def loss_fn(m, b, p, g):
-        loss, logs = sft_loss(m, b, S_MASK, BLOCK, g)
+        loss, logs = diffusion_loss(student_forward(BLOCK), S_MASK)(m, b, None, g)
         seen["matmul"] = m.lm_head(torch.ones(1, 64, device="cpu")).dtype
         return loss, logs
 

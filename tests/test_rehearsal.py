@@ -241,7 +241,7 @@ def test_pinned_revision_is_the_one_loaded_not_main(hf_home, tmp_path):
         assert AutoConfig.from_pretrained(hub_id).max_position_embeddings == 77  # main moved
         assert AutoConfig.from_pretrained(hub_id, revision=pinned).max_position_embeddings == 4096
         assert resolved_commit(local_dir(hub_id, pinned)) == pinned
-        from tide.stages import hub_pointer
+        from tide.stages.common import hub_pointer
 
         cfg = {"revisions": {hub_id: pinned}}
         assert hub_pointer(cfg, hub_id) == {"path": hub_id, "revision": pinned,

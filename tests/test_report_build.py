@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tide.config import COLUMN_LABELS, load_config
-from tide.eval.benchmarks import get as get_benchmark
+from tide import vocab
+from tide.config import load_config
 from tide.report.outputs import REPORT_FILES
+from tide.stages import collect_scores
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "config" / "tiny.yaml"
@@ -60,18 +61,20 @@ def make_results(root: Path, cfg, *, skip_runs=(), skip_scores=(), bench=True,
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
     runs = cfg.runs()
-    rows = []
+    score_files = []
     for model_id in ["ar", "bd3lm"] + [r.model_id for r in runs]:
         ablation = any(r.model_id == model_id and r.is_ablation for r in runs)
         benches = cfg["eval"]["ablation_benchmarks"] if ablation else cfg["eval"]["benchmarks"]
         for b in benches:
             if (model_id, b) in skip_scores:
                 continue
-            rows.append({"model": COLUMN_LABELS.get(model_id, model_id), "model_id": model_id,
-                         "benchmark": get_benchmark(b).display, "metric": "exact_match",
-                         "filter": "strict-match", "value": _score(model_id, b), "n": 24,
-                         "source": f"results/eval/{model_id}/{b}/score.json"})
-    pd.DataFrame(rows).to_csv(root / "scores.csv", index=False)
+            path = root / "eval" / model_id / b / "score.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"model_id": model_id, "benchmark": b,
+                                        "metric": "exact_match", "filter": "strict-match",
+                                        "value": _score(model_id, b), "n": 24}))
+            score_files.append(str(path))
+    collect_scores(score_files, str(root / "scores.csv"))  # what the `scores` rule runs
     for r in runs:
         if r.model_id in skip_runs:
             continue
@@ -135,6 +138,39 @@ def test_report_writes_every_file_in_seconds(tmp_path, cfg):
     assert elapsed < 60, elapsed  # seconds on a laptop; generous for 2 shared CI cores
 
 
+def test_scores_csv_carries_ids_and_an_earlier_labelled_one_still_reports(tmp_path, cfg):
+    """scores.csv holds ids (no id → label → id round trip); a scores.csv written by the
+    previous version (labels in ``model`` and ``benchmark``) gives the same report."""
+    from tide.report.build import build_report
+
+    root = make_results(tmp_path / "results", cfg)
+    new = pd.read_csv(root / "scores.csv")
+    assert "model" not in new.columns
+    assert set(new["benchmark"]) == set(cfg["eval"]["benchmarks"])  # ids, not labels
+    assert {"B_tide_shared", "A_compdemo_rho_0_3"} <= set(new["model_id"])
+    build_report(cfg, tmp_path / "reports_ids", root=root)
+    old = new.assign(model=new["model_id"].map(vocab.column),
+                     benchmark=new["benchmark"].map(vocab.BENCHMARKS))
+    old = old[["model", "model_id", "benchmark", "metric", "filter", "value", "n", "source"]]
+    assert "B_TIDE-Shared" in set(old["model"]) and "MMLU-Pro" in set(old["benchmark"])
+    old.to_csv(root / "scores.csv", index=False)
+    build_report(cfg, tmp_path / "reports_labels", root=root)
+    for name in ("main_table.csv", "main_table.md", "vs_paper.csv", "ablations.csv"):
+        assert (tmp_path / "reports_labels" / name).read_text() == \
+            (tmp_path / "reports_ids" / name).read_text(), name
+    table = pd.read_csv(tmp_path / "reports_ids" / "main_table.csv", index_col="benchmark")
+    assert table.loc["GSM8K", "B_TIDE-Shared"] == pytest.approx(_score("B_tide_shared", "gsm8k"))
+
+
+def test_vocabulary_matches_the_protocol_table():
+    """Benchmark ids and their order: one list (tide.vocab) the protocol table follows."""
+    from tide.eval.benchmarks import BENCHMARKS
+
+    assert list(BENCHMARKS) == list(vocab.BENCHMARKS)
+    assert all(vocab.benchmark_id(vocab.benchmark_label(b)) == b for b in BENCHMARKS)
+    assert all(vocab.model_id(vocab.column(m)) == m for m in vocab.MAIN_MODEL_IDS)
+
+
 def test_main_table_from_tiny_scores_marks_unevaluated_benchmarks(tmp_path, cfg):
     from tide.report.build import build_report
     from tide.report.tables import BENCHMARKS
@@ -144,7 +180,7 @@ def test_main_table_from_tiny_scores_marks_unevaluated_benchmarks(tmp_path, cfg)
     table = pd.read_csv(tmp_path / "reports" / "main_table.csv", index_col="benchmark")
     assert table.at["MMLU", "B_TIDE-Shared"] == round(_score("B_tide_shared", "mmlu"), 2)
     assert math.isnan(table.at["GSM8K", "B_KL"]) and math.isnan(table.at["Avg", "B_KL"])
-    evaluated = {get_benchmark(b).display for b in cfg["eval"]["benchmarks"]}
+    evaluated = {vocab.BENCHMARKS[b] for b in cfg["eval"]["benchmarks"]}
     for bench in BENCHMARKS:  # benchmarks the config does not evaluate stay blank
         assert table.loc[bench, "BD3LM"].item() != 0
         assert math.isnan(table.at[bench, "BD3LM"]) == (bench not in evaluated)
@@ -181,10 +217,9 @@ def test_released_checkpoints_against_the_paper_in_vs_paper(tmp_path, cfg):
     from tide.report.tables import reference_as_scores
 
     root = make_results(tmp_path / "results", cfg)
-    back = {v: k for k, v in COLUMN_LABELS.items()}
     rel = reference_as_scores()
     rel = rel[rel.benchmark != "MBPP"].assign(
-        model_id=lambda d: "released_" + d.model.map(back), model=lambda d: d.model_id)
+        model_id=lambda d: "released_" + d.model.map(vocab.model_id), model=lambda d: d.model_id)
     rel.loc[(rel.model_id == "released_B_kl") & (rel.benchmark == "GSM8K"), "value"] = 45.0
     rel.to_csv(root / "scores_released.csv", index=False)
     build_report(cfg, tmp_path / "reports", root=root)

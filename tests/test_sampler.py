@@ -1,4 +1,4 @@
-"""Tests for tide.sample: the block-diffusion sampler (student_and_eval.md §2).
+"""Tests for tide.sample: the block-diffusion sampler (docs/method.md §E2).
 
 A tiny random BD3LM student and a small byte-level BPE tokenizer are built once per
 session; ``make_tokenizer`` / ``make_student`` are reused by tests/test_eval.py.

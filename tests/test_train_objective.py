@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tide.config import RunSpec
+from tide.distill.spec import RunSpec
 from tide.distill.batch import collate
 from tide.distill.objective import OBJECTIVES, DistillContext, distill_loss
 from tide.models.build import build_dense, build_moe

@@ -11,6 +11,8 @@ import logging
 import os
 import sys
 
+from tide.slurm import SIGNAL_LEAD_S
+
 # Nothing in this workflow may reach a model or dataset hub unless a user asks for it.
 for _var in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_var, "1")
@@ -92,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
              cpus_per_task=dict(type=int, default=1), mem_gb=dict(type=float, default=8),
              time_min=dict(type=int, default=60), partition=dict(default=None),
              account=dict(default=None), folder=dict(default="results/logs/submitit"),
-             signal_delay_s=dict(type=int, default=120,
+             signal_delay_s=dict(type=int, default=SIGNAL_LEAD_S,
                                  help="SLURM sends submitit's SIGUSR2 this many seconds before "
-                                 "the time limit: training checkpoints and the job is requeued"))
+                                 "the time limit: training checkpoints and the job is requeued "
+                                 "(the training rules' lead, tide/slurm.py)"))
     p.add_argument("--wait", action="store_true", help="wait for the job and fail if it fails")
     _add(sub, "report", "tables and figures from result files",
          scores=dict(default=None), out=dict(default="reports"))

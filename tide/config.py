@@ -9,84 +9,42 @@ what was found, and is raised before any job runs (the Snakefile calls this firs
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from tide.distill.spec import RunSpec
+from tide.vocab import BENCHMARKS, PIPELINES
+from tide.vocab import column as vocab_column
+
+if TYPE_CHECKING:
+    from tide.config_tree import ConfigTree
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-PIPELINES = ("A", "B")
-#: objectives each pipeline supports (method.md §2): token level needs a shared vocabulary
+#: objectives each pipeline supports (docs/method.md §2): token level needs a shared vocabulary
 PIPELINE_OBJECTIVES = {
     "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm"},
     "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl"},
 }
-#: the paper's main-table column of each model id (other runs, e.g. ablations, have none)
-COLUMN_LABELS = {
-    "ar": "AR_Qwen3-0.6B", "bd3lm": "BD3LM",
-    "B_kl": "B_KL", "B_tide_shared": "B_TIDE-Shared", "B_tide_cross": "B_TIDE-Cross",
-    "A_calm": "A_CALM", "A_tide_shared": "A_TIDE-Shared", "A_tide_cross": "A_TIDE-Cross",
-}
+
+
+#: the `resources.<key>` a config may set: `default`, and the rules that read their own entry
+#: (workflow/rules/*.smk: `res(...)`/`threads(...)`); every other rule runs with `default`
+RESOURCE_KEYS = ("default", "train_ar", "sft_student", "train_teacher", "distill",
+                 "eval_generate", "evaluate", "bench")
+#: `models.*.init` values that are not a model location
+INIT_KEYWORDS = ("train", "convert_ar")
 
 
 class ConfigError(ValueError):
     """A configuration problem, with file and field in the message."""
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One distillation run: the defaults merged with the run's own overrides."""
-
-    pipeline: str
-    name: str
-    objective: str
-    temperature: float
-    lr: float
-    batch_size: int
-    weight: float
-    l_init: float
-    l_max: float
-    schedule: str
-    steps: int | None = None
-    epochs: float | None = None
-    warmup_ratio: float = 0.1
-    axis_mode: str = "both"
-    weighting: str = "uniform"
-    compdemo: bool = False
-    rho: float = 0.5
-    concat_order: str | None = None
-    checkpoint_every: int = 50
-    base: str | None = None  # ablations: the main run this one modifies
-    axis: str | None = None  # ablations: the method.md §4 axis
-    seeds: list | None = None  # training seeds (config); expanded by Config.runs()
-    seed: int | None = None  # this replica's training seed (None: the config's seed)
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def is_ablation(self) -> bool:
-        return self.base is not None
-
-    @property
-    def model_id(self) -> str:
-        """Identifier used for evaluation outputs: ``{pipeline}_{run}``."""
-        return f"{self.pipeline}_{self.name}"
-
-    def as_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d.pop("extra")
-        for k in ("seeds", "seed"):  # absent unless set: existing runs' params stay the same
-            if d[k] is None:
-                d.pop(k)
-        return d
-
-
-SEED_SUFFIX = re.compile(r"_seed\d+$")
 
 
 def _replicas(run: RunSpec) -> list[RunSpec]:
@@ -98,9 +56,7 @@ def _replicas(run: RunSpec) -> list[RunSpec]:
         replace(run, name=f"{run.name}_seed{s}", seed=int(s)) for s in rest]
 
 
-def column_label(model_id: str) -> str:
-    """The table column of a model id; seed replicas share their run's column."""
-    return COLUMN_LABELS.get(SEED_SUFFIX.sub("", model_id), model_id)
+column_label = vocab_column  # the table column of a model id (seed replicas share theirs)
 
 
 @dataclass
@@ -161,6 +117,14 @@ class Config:
         from tide.precision import resolve
 
         return resolve(self.raw)
+
+    @functools.cached_property
+    def tree(self) -> ConfigTree:
+        """The typed tree (tide/config_tree.py): every section as a frozen dataclass whose
+        fields carry the defaults."""
+        from tide.config_tree import build
+
+        return build(self.raw, tuple(self.runs()))
 
     def fingerprint(self, *sections: str) -> str:
         """Stable hash of some config sections (recorded beside outputs)."""
@@ -243,8 +207,12 @@ def _cross_checks(cfg: Config) -> None:
         if run.l_init > run.l_max:
             raise ConfigError(f"{src}: field {where}.l_init: expected <= l_max ({run.l_max}), "
                               f"found {run.l_init}")
+    _check_model_inits(cfg)
     for rule, res in raw["resources"].items():
         where = f"{src}: field resources.{rule}"
+        if rule not in RESOURCE_KEYS:  # a typo would silently give the rule the defaults
+            raise ConfigError(f"{where}: expected one of {list(RESOURCE_KEYS)} (default, or a "
+                              f"rule with its own resources), found {rule!r}")
         gpus, tasks, nodes = res.get("gpus", 0), res.get("tasks") or 1, res.get("nodes", 1)
         if gpus and raw["device"] == "cpu":
             raise ConfigError(f"{where}.gpus: device is 'cpu' but {gpus} GPUs requested")
@@ -258,8 +226,6 @@ def _cross_checks(cfg: Config) -> None:
             raise ConfigError(f"{where}.tasks: only the distill rule runs several ranks, "
                               f"found tasks: {tasks}")
     _check_revisions(cfg)
-    from tide.eval.benchmarks import BENCHMARKS  # the protocol table (import-light)
-
     for bench in raw["eval"]["benchmarks"]:
         if bench not in BENCHMARKS:
             raise ConfigError(f"{src}: field eval.benchmarks: unknown benchmark {bench!r}; "
@@ -277,3 +243,18 @@ def _check_revisions(cfg: Config) -> None:
     if missing:
         raise ConfigError(f"{cfg.source}: field revisions: no entry for hub id(s) {missing}; "
                           "expected each with its commit sha (or null = unpinned, the hub's main)")
+
+
+def _check_model_inits(cfg: Config) -> None:
+    """A ``models.*.init`` that is a path (absolute, or starting with ``.``) must exist, so a
+    mistyped directory fails here and not in a job; anything else is a hub id or a keyword."""
+    models = cfg.raw["models"]
+    inits = {"models.ar.init": models["ar"]["init"], "models.student.init": models["student"]["init"]}
+    inits.update({f"models.teachers.{p}.init": t["init"] for p, t in models["teachers"].items()})
+    for where, init in inits.items():
+        if init in INIT_KEYWORDS or not init.startswith(("/", ".")):
+            continue
+        if not Path(init).exists():
+            raise ConfigError(f"{cfg.source}: field {where}: expected an existing local directory "
+                              f"(a path: absolute, or starting with '.'; else a hub id), found "
+                              f"{init!r}, which does not exist (from {Path.cwd()})")

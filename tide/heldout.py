@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from tide.distill.noise import diffusion_weight
+from tide.distill.noise import diffusion_weight, token_ce
 
 
 @torch.no_grad()
@@ -33,8 +33,7 @@ def bits_per_byte(forward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], 
             t = torch.full((x0.shape[0],), (k + 0.5) / grid)
             masked = (torch.rand(x0.shape, generator=gen) < t[:, None]) & (labels != -100)
             logits = forward(x0.masked_fill(masked, mask_id), x0, valid).float()
-            ce = torch.nn.functional.cross_entropy(
-                logits.transpose(1, 2), labels.clamp_min(0), reduction="none")  # [B, L]
+            ce = token_ce(logits, labels)  # [B, L]
             total_nats += float((ce * masked * diffusion_weight(t)[:, None]).sum()) / grid
     if n_bytes <= 0:
         raise ValueError("bits_per_byte: the held-out set has no supervised bytes")

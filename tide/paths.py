@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path("results")
-TEACHER_TOKENIZER = {"A": "teacher_a", "B": "teacher_b"}
 
 
 def _r(root: str | Path | None) -> Path:

@@ -1,4 +1,4 @@
-"""Block-diffusion sampler of the BD3LM student (student_and_eval.md §2, dllm ``BD3LMSampler``).
+"""Block-diffusion sampler of the BD3LM student (docs/method.md §E2, dllm ``BD3LMSampler``).
 
 Prompts are left-padded to a multiple of the block size B, then the answer is generated one
 block of B mask tokens at a time. Inside a block, each denoising step predicts every still
@@ -14,9 +14,9 @@ three give the same tokens up to floating-point rounding (tests/test_sampler_fas
 - ``"incremental"`` (default): the prompt's keys/values are computed once, each finished
   block's once when it is committed (:class:`CachedPrefix`); a denoising step runs only
   the n block tokens against that cache. Valid because earlier blocks never attend to later
-  ones (§2.3b).
+  ones (§E2.3b).
 - ``"per_block"``: dllm's reference way, the whole prefix is re-run once per block, then the
-  steps run against it (§2.3b).
+  steps run against it (§E2.3b).
 - ``"off"``: every step recomputes the whole sequence (:func:`prepare_block` +
   :func:`block_logits`), the plain path the others are tested against.
 
@@ -47,10 +47,10 @@ CACHE_MODES = ("incremental", "per_block", "off")
 
 @dataclass
 class SamplerSettings:
-    """Sampler knobs; defaults are dllm's (§2), the eval protocol overrides them (§4)."""
+    """Sampler knobs; defaults are dllm's (§E2), the eval protocol overrides them (§E4)."""
 
     max_new_tokens: int = 128
-    steps: int = 128  # total budget over all blocks, not per block (§2.2)
+    steps: int = 128  # total budget over all blocks, not per block (§E2.2)
     block_size: int = 32
     temperature: float = 0.0
     remasking: str = "low_confidence"
@@ -59,7 +59,7 @@ class SamplerSettings:
     cache: str = "incremental"  # how the prefix is computed: CACHE_MODES (module docstring)
     threshold: float | None = None  # confidence-threshold parallel decoding instead of `steps`
     # dllm finds padding by value (x != pad_id) over the whole sequence, so a *generated*
-    # token equal to pad_id is padding for every later block: no key, no position (spec §2,
+    # token equal to pad_id is padding for every later block: no key, no position (docs/method.md §E2,
     # issue 10 item 6). True = the authors' behaviour (paper default); False keeps it valid.
     generated_pad_as_padding: bool = True
 
@@ -81,7 +81,7 @@ class SamplerSettings:
             raise ValueError(f"SamplerSettings.temperature: expected >= 0, found {self.temperature!r}")
         if self.cfg_scale != 0:
             raise NotImplementedError(
-                f"SamplerSettings.cfg_scale: only 0 is supported (the protocol of §4), "
+                f"SamplerSettings.cfg_scale: only 0 is supported (the protocol of §E4), "
                 f"found {self.cfg_scale!r}")
 
 
@@ -97,7 +97,7 @@ def _reverse_mask_prob(s: float, t: float) -> float:
 
 
 def num_transfer_tokens(masked: int, steps: int) -> list[int]:
-    """Tokens to commit at each step of a block (§2.3d, dllm ``get_num_transfer_tokens``).
+    """Tokens to commit at each step of a block (§E2.3d, dllm ``get_num_transfer_tokens``).
 
     Step j of S commits k_j = round(r·(1 − s/t)) with r the number still masked,
     t = (S−j)/S and s = t − 1/S (round half to even, as ``torch.round``); zero entries are
@@ -136,7 +136,7 @@ class BlockContext:
 
 def left_pad(prompts: list[list[int]], pad_id: int, block_size: int,
              device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad to P′ = ⌈P_max/B⌉·B (§2.1). Returns ids [N, P′] and validity [N, P′] (False = pad)."""
+    """Left-pad to P′ = ⌈P_max/B⌉·B (§E2.1). Returns ids [N, P′] and validity [N, P′] (False = pad)."""
     width = math.ceil(max(len(p) for p in prompts) / block_size) * block_size
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
     valid = torch.zeros((len(prompts), width), dtype=torch.bool, device=device)
@@ -149,7 +149,7 @@ def left_pad(prompts: list[list[int]], pad_id: int, block_size: int,
 
 def prepare_block(model, prefix: torch.Tensor, prefix_valid: torch.Tensor, block_len: int,
                   block_size: int) -> BlockContext:
-    """Mask and position ids for prefix + one block of ``block_len`` tokens (§2.3a).
+    """Mask and position ids for prefix + one block of ``block_len`` tokens (§E2.3a).
 
     Physical block id = index div B; allowed(q, k) ⇔ bid(k) ≤ bid(q), pads neither queries
     nor keys; position id = number of non-pad tokens before the position (pads: 0).
@@ -166,7 +166,7 @@ def prepare_block(model, prefix: torch.Tensor, prefix_valid: torch.Tensor, block
 
 
 def block_logits(model, ctx: BlockContext, block: torch.Tensor) -> torch.Tensor:
-    """One denoising forward (§2.3e): logits [N, n, V] of the ``block`` [N, n] tokens.
+    """One denoising forward (§E2.3e): logits [N, n, V] of the ``block`` [N, n] tokens.
 
     The plain path (``cache="off"``): the whole prefix is recomputed at every step.
     """
@@ -177,7 +177,7 @@ def block_logits(model, ctx: BlockContext, block: torch.Tensor) -> torch.Tensor:
 
 
 def _step_mask(model, key_valid: torch.Tensor, n: int) -> torch.Tensor:
-    """Mask of n block queries over [prefix ; block] keys: every non-pad key (§2.3a).
+    """Mask of n block queries over [prefix ; block] keys: every non-pad key (§E2.3a).
 
     The block's physical id is the largest so far, so bid(k) ≤ bid(q) holds for all keys;
     only pads are excluded. ``key_valid`` [N, K] -> [N, 1, n, K].
@@ -187,12 +187,12 @@ def _step_mask(model, key_valid: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class CachedPrefix:
-    """The prompt and committed blocks as keys/values (§2.3b); steps run only the block.
+    """The prompt and committed blocks as keys/values (§E2.3b); steps run only the block.
 
     ``mode="incremental"`` appends each committed block's K/V once; ``"per_block"`` re-runs
     the whole prefix when a block is committed (dllm). Denoising steps write their block's
     K/V after the committed prefix without committing it (tide/models/kv.py), so the cache
-    never grows with trial blocks — the "copy of the prefix cache" of §2.3e, without a copy.
+    never grows with trial blocks — the "copy of the prefix cache" of §E2.3e, without a copy.
     """
 
     def __init__(self, model, prefix: torch.Tensor, prefix_valid: torch.Tensor, block_size: int,
@@ -274,7 +274,7 @@ def _uniform(shape, device: torch.device, generator: torch.Generator | None,
 
 def propose(logits: torch.Tensor, settings: SamplerSettings,
             generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Candidate tokens and their confidence (§2.3e).
+    """Candidate tokens and their confidence (§E2.3e).
 
     x̂ = argmax(logits) at T = 0, else argmax(logits + T·Gumbel) in float64. Confidence is
     softmax(logits)[x̂] in the logits' own dtype (``low_confidence``; dllm's sampler: in a bf16
@@ -296,7 +296,7 @@ def propose(logits: torch.Tensor, settings: SamplerSettings,
 
 
 def select_commits(conf: torch.Tensor, still_masked: torch.Tensor, k: int) -> torch.Tensor:
-    """Boolean [N, n]: the top-k most confident still-masked slots of each row (§2.3e).
+    """Boolean [N, n]: the top-k most confident still-masked slots of each row (§E2.3e).
 
     Ranked in the confidences' own dtype (ties included) as dllm's ``torch.topk`` does.
     """
@@ -349,7 +349,7 @@ def _denoise_block(step_logits: Callable[..., torch.Tensor], block: torch.Tensor
 
 
 def _trim(generated: torch.Tensor, eos_ids: set[int]) -> list[list[int]]:
-    """Per row: the generated ids cut before the first eos/eot (§2.4)."""
+    """Per row: the generated ids cut before the first eos/eot (§E2.4)."""
     rows = []
     for row in generated.tolist():
         cut = next((i for i, t in enumerate(row) if t in eos_ids), len(row))
@@ -361,7 +361,7 @@ def _trim(generated: torch.Tensor, eos_ids: set[int]) -> list[list[int]]:
 def generate(model, prompts: list[list[int]], settings: SamplerSettings, *, mask_id: int,
              pad_id: int, eos_ids: set[int], generator: torch.Generator | None = None,
              on_step: StepHook | None = None) -> list[list[int]]:
-    """Generate an answer for each prompt (token ids, chat template already applied), §2.
+    """Generate an answer for each prompt (token ids, chat template already applied), §E2.
 
     Returns the generated ids per row (after the prompt, cut at the first eos). ``on_step``
     (block index, step index, block ids [N, n], still-masked [N, n]) observes every step.
@@ -405,5 +405,5 @@ def generate(model, prompts: list[list[int]], settings: SamplerSettings, *, mask
 
 
 def trim_and_decode(tokenizer, ids: list[int]) -> str:
-    """Decode generated ids skipping special tokens (§2.4; ids already cut at eos)."""
+    """Decode generated ids skipping special tokens (§E2.4; ids already cut at eos)."""
     return tokenizer.decode(ids, skip_special_tokens=True)

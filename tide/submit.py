@@ -78,24 +78,22 @@ class DistillJob(TrainingJob):
 def submit_distill(args) -> None:
     import submitit
 
+    from tide.slurm import submitit_parameters
+
     folder = Path(args.folder) / f"{args.pipeline}_{args.run}"
     executor = submitit.AutoExecutor(folder=str(folder / "%j"))
     if executor.cluster != "slurm":
         raise SystemExit(f"tide submit: no SLURM cluster found (submitit sees {executor.cluster!r}); "
                          "run `tide launch --tasks N -- distill ...` on a workstation instead")
-    params = dict(timeout_min=args.time_min, nodes=args.nodes, mem_gb=args.mem_gb,
-                  tasks_per_node=max(1, args.tasks // args.nodes), cpus_per_task=args.cpus_per_task,
-                  slurm_signal_delay_s=args.signal_delay_s, name=f"tide_distill_{args.pipeline}_{args.run}")
-    if args.tasks % args.nodes:
-        raise SystemExit(f"tide submit: --tasks {args.tasks} does not split over --nodes {args.nodes}")
-    if args.gpus_per_task:
-        params["gpus_per_node"] = args.gpus_per_task * params["tasks_per_node"]
-    partition = args.partition or os.environ.get("TIDE_SLURM_PARTITION")
-    account = args.account or os.environ.get("TIDE_SLURM_ACCOUNT")
-    if partition:
-        params["slurm_partition"] = partition
-    if account:
-        params["slurm_account"] = account
+    try:
+        params = submitit_parameters(
+            tasks=args.tasks, nodes=args.nodes, gpus_per_task=args.gpus_per_task,
+            cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, time_min=args.time_min,
+            name=f"tide_distill_{args.pipeline}_{args.run}", signal_delay_s=args.signal_delay_s,
+            partition=args.partition or os.environ.get("TIDE_SLURM_PARTITION"),
+            account=args.account or os.environ.get("TIDE_SLURM_ACCOUNT"))
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     executor.update_parameters(**params)
     rank_log = str(Path(args.folder).resolve() / f"{args.pipeline}_{args.run}.rank{{rank}}.log")
     job = executor.submit(DistillJob(args.config, args.root, args.pipeline, args.run, rank_log))

@@ -20,7 +20,6 @@ import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Callable
 
 import torch
 import transformers
+
+from tide.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -231,15 +232,8 @@ def validate(doc: dict, where: str = "bench result") -> None:
 def write(doc: dict, out_dir: str | os.PathLike) -> Path:
     """Validate, then write ``<out_dir>/<measurement>.json`` atomically (temp file + rename)."""
     validate(doc, f"bench result {doc.get('measurement')!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{doc['measurement']}.json"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1, allow_nan=True)
-        f.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a result is for every reader
-    os.replace(tmp, path)
+    path = Path(out_dir) / f"{doc['measurement']}.json"
+    atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=True) + "\n")
     return path
 
 

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import math
 import time
-import types
 
 import torch
 
@@ -28,6 +27,7 @@ from tide.bench.shapes import build, shape_name
 from tide.distill import objective
 from tide.distill.batch import collate
 from tide.distill.noise import bd3lm_ce, mask_response, sample_t
+from tide.distill.spec import RunSpec
 from tide.models.student import bd3lm_logits
 from tide.models.teachers import Teacher
 
@@ -37,11 +37,12 @@ log = logging.getLogger(__name__)
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
-def _run_spec(objective_name: str, compdemo: bool):
-    """The fields of tide.config.RunSpec the loss reads (tide.config needs yaml)."""
-    return types.SimpleNamespace(objective=objective_name, compdemo=compdemo, rho=0.5,
-                                 temperature=2.0, weight=1.0, l_init=0.1, l_max=0.9,
-                                 schedule="cosine", axis_mode="both", weighting="midrange")
+def _run_spec(objective_name: str, compdemo: bool) -> RunSpec:
+    """A run with the paper's pipeline-B settings (tide.distill.spec, no config file)."""
+    pipeline = "B" if objective.OBJECTIVES[objective_name].level == "token" else "A"
+    return RunSpec(pipeline=pipeline, name="bench", objective=objective_name, temperature=2.0,
+                   lr=1e-5, batch_size=1, weight=1.0, l_init=0.1, l_max=0.9, schedule="cosine",
+                   axis_mode="both", weighting="midrange", compdemo=compdemo, rho=0.5)
 
 
 def synthetic_rows(n: int, length: int, vocab: int, seed: int = 0) -> list[dict]:
@@ -68,7 +69,7 @@ def make_batch(pipeline: str, rows: list[dict], length: int, block: int, device)
 
 
 def bd3lm_mask_mod(length: int, block_size: int):
-    """flex_attention ``mask_mod`` of the BD3LM [x_t ; x_0] mask (student_and_eval.md §1;
+    """flex_attention ``mask_mod`` of the BD3LM [x_t ; x_0] mask (docs/method.md §E1;
     equal to tide.models.masks.bd3lm_mask, tests/test_bench.py)."""
 
     def mask_mod(b, h, q, k):
@@ -109,28 +110,19 @@ def _student_step(student, batch, mask_id, block, generator, block_mask=None):
 
 
 class _TeacherClock:
-    """Times ``objective.teacher_logits`` inside a step (synchronized), then restores it."""
+    """Wall time of the teacher calls inside a step (synchronized): the loss's
+    ``DistillContext.teacher_timer`` hook, entered around each teacher call."""
 
     def __init__(self, device):
         self.device, self.seconds = device, 0.0
 
-    def __enter__(self):
-        self._orig = objective.teacher_logits
-
-        def timed(*args, **kwargs):
-            common.synchronize(self.device)
-            start = time.perf_counter()
-            out = self._orig(*args, **kwargs)
-            common.synchronize(self.device)
-            self.seconds += time.perf_counter() - start
-            return out
-
-        objective.teacher_logits = timed
-        return self
-
-    def __exit__(self, *exc):
-        objective.teacher_logits = self._orig
-        return False
+    @contextlib.contextmanager
+    def __call__(self):
+        common.synchronize(self.device)
+        start = time.perf_counter()
+        yield
+        common.synchronize(self.device)
+        self.seconds += time.perf_counter() - start
 
 
 def _setup(cfg, pipeline: str):
@@ -154,18 +146,19 @@ class _Step:
                  share=True):
         run = _run_spec(objective_name, compdemo)
         vocab = student.config.vocab_size
+        self.clock = _TeacherClock(cfg.device)
         self.ctx = objective.DistillContext(student, teacher, run, vocab - 1,
                                             vocab - 96 if pipeline == "B" else None,
-                                            cfg.sizes["distill"]["block"])
+                                            cfg.sizes["distill"]["block"],
+                                            teacher_timer=self.clock)
         self.opt = torch.optim.AdamW(student.parameters(), lr=1e-5)
         self.gen = torch.Generator().manual_seed(0)
         self.batch, self.share, self.teacher = batch, share, teacher
-        self.clock = _TeacherClock(cfg.device)
         self.calls = 0
 
     def __call__(self):
         no_share = contextlib.nullcontext() if self.share else _no_sharing(self.teacher)
-        with self.clock, no_share:
+        with no_share:
             loss, _ = objective.distill_loss(self.ctx, self.batch, 0.5, self.gen)
             loss.backward()
             self.opt.step()

@@ -4,10 +4,10 @@ Two fast paths beside the evaluation's loop: rows of many requests packed into o
 (:func:`batched_loglikelihood`), and the rows of one request sharing its clean x_0 half
 (:func:`shared_x0_loglikelihood`).
 
-The evaluation's estimator (tide/eval/lm.py ``bd3lm_loglikelihood``, student_and_eval.md §3)
-runs one request at a time, ``mc_batch_size`` Monte-Carlo rows per forward. Here every row of
-every request is drawn first — with each request's own generator, consuming it exactly as
-the per-request estimator does, so the masks and therefore the estimates are the same
+The evaluation's estimator (tide/likelihood.py ``bd3lm_loglikelihood``,
+docs/method.md §E3) runs one request at a time, ``mc_batch_size`` Monte-Carlo rows per
+forward. Here every row of every request is drawn first — through the same ``draw_rows``,
+with each request's own generator, so the masks and therefore the estimates are the same
 (tests/test_bench.py) — then rows are sorted by length and packed ``rows_per_forward`` to a
 forward, right-padded, with padding excluded as keys.
 
@@ -19,38 +19,14 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from tide.bench import common
 from tide.bench.shapes import build, shape_name
+from tide.distill.noise import token_ce
+from tide.likelihood import draw_rows
 from tide.models.student import bd3lm_logits
 
 log = logging.getLogger(__name__)
-
-
-def stratified_mask_counts(k: int, length: int, rows: int) -> torch.Tensor:
-    """c_i = ((round(k + i·M/b) − 1) mod M) + 1 (spec §3; same as tide/eval/lm.py)."""
-    x = torch.round(torch.linspace(float(k), k + (rows - 1) * (length / rows), steps=rows)).long()
-    return ((x - 1) % length) + 1
-
-
-def draw_rows(context: list[int], continuation: list[int], *, mc_num: int, mc_batch_size: int,
-              generator: torch.Generator) -> list[tuple[list[int], list[int], float]]:
-    """All Monte-Carlo rows of one request: (x_0 ids, masked positions, weight M/c)."""
-    M, P = len(continuation), len(context)
-    if M == 0:
-        raise ValueError("loglikelihood: the continuation encodes to zero tokens")
-    if mc_num % mc_batch_size:
-        raise ValueError(f"loglikelihood: mc_num ({mc_num}) must be a multiple of "
-                         f"mc_batch_size ({mc_batch_size})")
-    passes, rows = (1, 1) if M == 1 else (mc_num // mc_batch_size, mc_batch_size)
-    out = []
-    for _ in range(passes):
-        k = int(torch.randint(1, M + 1, (), generator=generator))
-        for c in stratified_mask_counts(k, M, rows).tolist():
-            pos = (P + torch.randperm(M, generator=generator)[:c]).tolist()
-            out.append((context + continuation, pos, M / c))
-    return out
 
 
 @torch.no_grad()
@@ -79,7 +55,7 @@ def batched_loglikelihood(model, requests: list[tuple[list[int], list[int]]],
         x0, valid, masked = x0.to(device), valid.to(device), masked.to(device)
         x_t = x0.masked_fill(masked, mask_id)
         logits = bd3lm_logits(model, x_t, x0, block_size, key_valid=valid)  # [b, W, V]
-        ce = F.cross_entropy(logits.float().transpose(1, 2), x0, reduction="none")  # [b, W]
+        ce = token_ce(logits, x0)  # [b, W]
         weight = torch.tensor([x[3] for x in chunk], dtype=torch.float64, device=device)
         per_row = ((ce.double() * masked).sum(1) * weight).tolist()
         for (r, *_), v in zip(chunk, per_row):
@@ -114,8 +90,7 @@ def shared_x0_loglikelihood(model, requests: list[tuple[list[int], list[int]]],
             masked = masked.to(device)
             prefix = BD3LMCleanPrefix(model, x0, block_size, rows=len(chunk))
             logits = prefix.logits(x0.expand(len(chunk), -1).masked_fill(masked, mask_id))
-            ce = F.cross_entropy(logits.float().transpose(1, 2), x0.expand(len(chunk), -1),
-                                 reduction="none")  # [b, L]
+            ce = token_ce(logits, x0.expand(len(chunk), -1))  # [b, L]
             weight = torch.tensor([w for *_, w in chunk], dtype=torch.float64, device=device)
             total += float(((ce.double() * masked).sum(1) * weight).sum())
         out.append(-total / len(rows))

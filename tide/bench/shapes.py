@@ -13,12 +13,9 @@ Three presets, each naming every shape it builds so a figure can always be trace
 from __future__ import annotations
 
 import torch
-from transformers import Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM
 
-from tide.models.student import A2DQwen3Config, A2DQwen3LMHeadModel
-
-DENSE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-              "num_key_value_heads", "head_dim", "intermediate_size", "tie_word_embeddings")
+from tide.models.build import build_dense, build_moe, init_on
+from tide.models.student import student_from_causal
 
 QWEN3_06B = dict(vocab_size=151936, hidden_size=1024, num_hidden_layers=28, num_attention_heads=16,
                  num_key_value_heads=8, head_dim=128, intermediate_size=3072,
@@ -82,29 +79,20 @@ def build(preset: str, model_id: str, *, device: torch.device, dtype: torch.dtyp
           attn_implementation: str = "sdpa", seed: int = 0, max_positions: int = 4096):
     """A random-weight model of ``PRESETS[preset][model_id]``, eval mode, on ``device``.
 
-    ``student`` is an ``a2d-qwen3`` (mask id = last vocabulary id), ``ar`` and ``teacher_b``
-    dense Qwen3 decoders, ``teacher_a`` a Qwen3-MoE.
+    Built by the workflow's own factory (tide.models.build): ``ar`` and ``teacher_b`` dense
+    Qwen3 decoders, ``teacher_a`` a Qwen3-MoE, ``student`` a dense decoder converted to
+    ``a2d-qwen3`` (mask id = last vocabulary id), as the workflow makes its student.
     """
     spec = dict(PRESETS[preset][model_id])
     spec.pop("name")
-    common = dict(max_position_embeddings=max_positions, rope_theta=10000.0,
-                  attn_implementation=attn_implementation, pad_token_id=0, eos_token_id=1,
-                  bos_token_id=None)
-    torch.manual_seed(seed)
-    old_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # initialise in the final dtype: a 16B fp32 copy would not fit
-    try:
-        with torch.device(device):
-            if model_id == "student":
-                cfg = A2DQwen3Config(block_size=32, mask_token_id=spec["vocab_size"] - 1,
-                                     **spec, **common)
-                model = A2DQwen3LMHeadModel(cfg)
-            elif "num_experts" in spec:
-                model = Qwen3MoeForCausalLM(Qwen3MoeConfig(decoder_sparse_step=1, **spec, **common))
-            else:
-                model = Qwen3ForCausalLM(Qwen3Config(**spec, **common))
-    finally:
-        torch.set_default_dtype(old_dtype)
+    vocab = spec.pop("vocab_size")
+    kw = dict(max_positions=max_positions, attn_implementation=attn_implementation, seed=seed,
+              pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    with init_on(device, dtype):
+        model = (build_moe if "num_experts" in spec else build_dense)(vocab, spec, **kw)
+        if model_id == "student":
+            model = student_from_causal(model, block_size=32, mask_token_id=vocab - 1,
+                                        attn_implementation=attn_implementation)
     return model.to(dtype).eval()
 
 

@@ -193,13 +193,6 @@ def authors_row_a(messages: Messages, student_tok, teacher_tok, max_length: int)
             "prompt_len": prompt_len}
 
 
-def pipeline_a_row(messages: Messages, student_tok, teacher_tok, max_length: int,
-                   teacher_max_length: int | None) -> dict | None:
-    """One pipeline-A row with ``chunks`` and the teacher cut, or None if prompt >= max."""
-    row = authors_row_a(messages, student_tok, teacher_tok, max_length)
-    return None if row is None else add_chunks(row, student_tok, teacher_tok, teacher_max_length)
-
-
 # ---------------------------------------------------------------- pipeline B
 
 
@@ -253,13 +246,6 @@ def cap_teacher_b(row: dict, teacher_max_length: int | None) -> dict:
     return {**row, "teacher_input_ids": row["teacher_input_ids"][:teacher_max_length],
             "align_student": [row["align_student"][k] for k in keep],
             "align_teacher": [row["align_teacher"][k] for k in keep]}
-
-
-def pipeline_b_row(messages: Messages, student_tok, teacher_tok, max_length: int,
-                   teacher_max_length: int | None, where: str = "row") -> dict | None:
-    """One pipeline-B row with the teacher cap, or None if prompt >= ``max_length``."""
-    row = authors_row_b(messages, student_tok, teacher_tok, max_length, where)
-    return None if row is None else cap_teacher_b(row, teacher_max_length)
 
 
 # ---------------------------------------------------------------- datasets

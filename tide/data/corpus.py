@@ -239,13 +239,6 @@ def mmlu_items(n: int, seed: int) -> list[dict[str, Any]]:
     return items
 
 
-def iter_texts(conversations: Iterable[Messages]) -> Iterator[str]:
-    """Every message content, in order (tokenizer training input)."""
-    for messages in conversations:
-        for m in messages:
-            yield m["content"]
-
-
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
     """Write rows as JSON lines, atomically (temp file + rename)."""
     from tide.io import atomic_write_text

@@ -1,4 +1,4 @@
-"""Distillation objectives (method.md §1–2).
+"""Distillation objectives (docs/method.md §1–2).
 
 - ``tidal``: TIDAL λ(t, p) schedule, timestep weights, token- and chunk-level losses (§1.1)
 - ``compdemo``: complementary demonstration split and merge of teacher passes (§1.2)

@@ -1,6 +1,6 @@
 """Collation: rows of the shared data schema -> padded tensors.
 
-Student rows follow dllm's BD3LM collator (student_and_eval.md §1): EOS is appended up to
+Student rows follow dllm's BD3LM collator (docs/method.md §E1): EOS is appended up to
 a multiple of the block size and those EOS tokens are trained; batch padding (label -100)
 then fills whole trailing blocks, which earlier blocks never attend to.
 """
@@ -44,7 +44,7 @@ def pad_student(rows: list[dict], *, block_size: int, eos_id: int, pad_id: int,
 def pad_teacher(rows: list[dict], *, block_size: int, eos_id: int, max_length: int,
                 field: str = "teacher_input_ids",
                 eos_visible: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Teacher ids padded with its EOS to a multiple of the block (method.md §1.4), capped.
+    """Teacher ids padded with its EOS to a multiple of the block (docs/method.md §1.4), capped.
 
     Returns ids [B, Lt] and key_valid [B, Lt]. Batch padding (past a row's own block-rounded
     length) is always invalid, i.e. masked by the teacher. ``eos_visible``: a row's own EOS
@@ -102,7 +102,7 @@ def collate(rows: list[dict], *, pipeline: str | None, block_size: int, max_leng
     if pipeline is None:
         return batch
     if pipeline == "A":
-        # the teacher is cut at the end of the last chunk that fits the student (method.md §1.4)
+        # the teacher is cut at the end of the last chunk that fits the student (docs/method.md §1.4)
         rows = [{**r, "teacher_input_ids": list(r["teacher_input_ids"])[: max(
             (c[3] for c in r["chunks"]), default=len(r["teacher_input_ids"]))]} for r in rows]
     # pipeline B (WeDLM, BD3LM layout): its EOS block padding is visible, as in the authors'

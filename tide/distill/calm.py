@@ -1,6 +1,6 @@
 """CALM / Reverse CALM: binary cross-entropy on aligned-chunk probabilities.
 
-method.md §1.3.  Code name in the authors' repository: ``alm`` / ``reverse_alm``.
+docs/method.md §1.3.  Code name in the authors' repository: ``alm`` / ``reverse_alm``.
 Chunk probabilities are products of per-position marginals (all positions are predicted
 in parallel from the same noised input), clamped to [1e-7, 1 - 1e-7] in fp32.
 """
@@ -14,7 +14,7 @@ PROB_EPS = 1e-7
 
 def chunk_logprobs(logits: torch.Tensor, targets: torch.Tensor,
                    token_chunk: torch.Tensor) -> torch.Tensor:
-    """lp[b, c] = Σ_{l ∈ chunk c} log_softmax(logits[b, l])[targets[b, l]] (method.md §1.3).
+    """lp[b, c] = Σ_{l ∈ chunk c} log_softmax(logits[b, l])[targets[b, l]] (docs/method.md §1.3).
 
     ``logits`` [B, L, V], ``targets`` [B, L] gold token ids, ``token_chunk`` [B, L, C] bool.
     Returns [B, C] fp32.  Positions outside every chunk contribute nothing, so their
@@ -45,14 +45,14 @@ def chunk_logprobs_at(logits: torch.Tensor, targets: torch.Tensor, token_chunk: 
 
 
 def chunk_probs(lp: torch.Tensor, temperature: float) -> torch.Tensor:
-    """p = clamp(exp(lp / T), 1e-7, 1 - 1e-7) in fp32 (method.md §1.3); any shape."""
+    """p = clamp(exp(lp / T), 1e-7, 1 - 1e-7) in fp32 (docs/method.md §1.3); any shape."""
     return torch.exp(lp.float() / temperature).clamp(PROB_EPS, 1.0 - PROB_EPS)
 
 
 def forward_calm_loss(p_s: torch.Tensor, p_t: torch.Tensor) -> torch.Tensor:
     """Forward CALM: mean_c -[p_t log p_s + (1-p_t) log(1-p_s)] over active chunks [C].
 
-    d/dp_s = -p_t/p_s + (1-p_t)/(1-p_s): unbounded as p_s → 0 (method.md §1.3).
+    d/dp_s = -p_t/p_s + (1-p_t)/(1-p_s): unbounded as p_s → 0 (docs/method.md §1.3).
     """
     if p_s.numel() == 0:
         return p_s.sum() * 0.0  # keeps the graph so backward() still works
@@ -63,7 +63,7 @@ def forward_calm_loss(p_s: torch.Tensor, p_t: torch.Tensor) -> torch.Tensor:
 def reverse_calm_loss(p_s: torch.Tensor, p_t: torch.Tensor) -> torch.Tensor:
     """Reverse CALM: mean_c -[p_s log p_t + (1-p_s) log(1-p_t)] over active chunks [C].
 
-    d/dp_s = -log(p_t / (1-p_t)) = -logit(p_t): bounded, teacher-only (method.md §1.3).
+    d/dp_s = -log(p_t / (1-p_t)) = -logit(p_t): bounded, teacher-only (docs/method.md §1.3).
     """
     if p_s.numel() == 0:
         return p_s.sum() * 0.0

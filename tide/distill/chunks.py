@@ -1,6 +1,6 @@
 """Minimal aligned chunks between two tokenizations of the same text (tokenkit-style).
 
-method.md §1.3.  Inside each matched content range both token lists are turned into
+docs/method.md §1.3.  Inside each matched content range both token lists are turned into
 bytes; a two-pointer walk closes a chunk whenever the cumulative byte lengths of the two
 sides agree.  Chunks are therefore the minimal spans whose edges are token boundaries on
 both sides; chunks whose bytes differ are dropped.  Template tokens lie outside every
@@ -45,7 +45,7 @@ def _byte_level_bytes(token: str) -> bytes:
 
 
 def token_bytes(tokenizer, ids: Sequence[int]) -> list[bytes]:
-    """The bytes each token id stands for (method.md §1.3).
+    """The bytes each token id stands for (docs/method.md §1.3).
 
     tiktoken: ``decode_single_token_bytes``.  HF ByteLevel BPE: the vocabulary string
     mapped back through the GPT-2 byte alphabet; added/special tokens -> their UTF-8 text
@@ -90,7 +90,7 @@ def reconcile_leading_spaces(s_bytes: Sequence[bytes],
     follows its header (one tokenizer folds it into the content's first token, the other
     does not); without this step the byte lengths never agree and the whole message yields
     no chunk. tokenkit's ``get_alignment_indices`` counts the leading spaces of both sides
-    and prepends the difference to the first token of the shorter side (method.md §1.3).
+    and prepends the difference to the first token of the shorter side (docs/method.md §1.3).
     """
     s_list, t_list = list(s_bytes), list(t_bytes)
     if not s_list or not t_list:
@@ -104,7 +104,7 @@ def reconcile_leading_spaces(s_bytes: Sequence[bytes],
 
 
 def align_minimal_chunks(s_bytes: Sequence[bytes], t_bytes: Sequence[bytes]) -> list[Chunk]:
-    """Minimal chunks of two byte tokenizations of the same text (method.md §1.3).
+    """Minimal chunks of two byte tokenizations of the same text (docs/method.md §1.3).
 
     A difference in leading spaces is first reconciled as tokenkit does
     (:func:`reconcile_leading_spaces`). Two-pointer walk: advance the side whose cumulative byte length is behind (the student
@@ -134,7 +134,7 @@ def align_minimal_chunks(s_bytes: Sequence[bytes], t_bytes: Sequence[bytes]) -> 
 def align_example(ranges: Sequence[Sequence[int]], student_ids: Sequence[int],
                   teacher_ids: Sequence[int], student_tok, teacher_tok,
                   max_student_len: int | None = None) -> list[list[int]]:
-    """Absolute minimal chunks [s0, s1, t0, t1] of one example (method.md §1.3).
+    """Absolute minimal chunks [s0, s1, t0, t1] of one example (docs/method.md §1.3).
 
     ``ranges``: per message content ``(t_start, t_end, s_start, s_end)`` (the authors'
     format; token spans of equal text).  Alignment runs inside each range only.  Chunks

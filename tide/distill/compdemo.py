@@ -1,6 +1,6 @@
 """CompDemo: two complementary teacher passes, each revealing the other half as a demo.
 
-method.md §1.2.  Units are tokens (shared-vocabulary pipeline) or aligned chunks (cross
+docs/method.md §1.2.  Units are tokens (shared-vocabulary pipeline) or aligned chunks (cross
 pipeline).  Only the teacher's input changes; the loss formulas do not.
 """
 
@@ -11,7 +11,7 @@ import torch
 
 def split_masked_units(masked: torch.Tensor, rho: float,
                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split masked units into complementary M_A, M_B (method.md §1.2).
+    """Split masked units into complementary M_A, M_B (docs/method.md §1.2).
 
     ``masked`` [B, U] bool.  Each masked unit goes to M_A with probability ``rho``,
     independently.  The draw consumes ``generator``, so successive calls (samples and
@@ -29,7 +29,7 @@ def split_masked_units(masked: torch.Tensor, rho: float,
 
 def merge_pass_logits(pass1: torch.Tensor, pass2: torch.Tensor,
                       mask_a: torch.Tensor) -> torch.Tensor:
-    """Merged teacher logits (method.md §1.2).
+    """Merged teacher logits (docs/method.md §1.2).
 
     Pass 1 masks only M_B (M_A revealed), pass 2 masks only M_A.  Start from pass 1 and
     overwrite the M_A positions with pass 2, so every scored position is predicted with

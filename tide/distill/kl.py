@@ -1,4 +1,4 @@
-"""Token-level KL baselines (method.md §2: ``kl_aligned``, ``reverse_kl_aligned``).
+"""Token-level KL baselines (docs/method.md §2: ``kl_aligned``, ``reverse_kl_aligned``).
 
 Inputs are [N, V] logits already restricted to the scored (masked, aligned) positions and
 sliced to the shared vocabulary; maths in fp32; the teacher side never gets gradients.
@@ -12,7 +12,7 @@ import torch
 def select_masked(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Rows of ``logits`` [B, L, V] at ``mask`` [B, L] positions -> [N, V], row-major order.
 
-    Only masked positions are scored (method.md §1.1/§1.2: never-masked positions,
+    Only masked positions are scored (docs/method.md §1.1/§1.2: never-masked positions,
     prompt included, are never scored).
     """
     if logits.shape[:2] != mask.shape:
@@ -35,7 +35,7 @@ def forward_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                     temperature: float) -> torch.Tensor:
     """Forward KL (mode covering): T² · mean_n KL(softmax(u_n/T) ‖ softmax(s_n/T)).
 
-    s = student logits, u = teacher logits, both [N, V] (method.md §2, ``kl``).
+    s = student logits, u = teacher logits, both [N, V] (docs/method.md §2, ``kl``).
     """
     _check_pair(student_logits, teacher_logits)
     if student_logits.shape[0] == 0:
@@ -49,7 +49,7 @@ def reverse_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                     temperature: float) -> torch.Tensor:
     """Reverse KL (mode seeking): T² · mean_n KL(softmax(s_n/T) ‖ softmax(u_n/T)).
 
-    s = student logits, u = teacher logits, both [N, V] (method.md §2, ``reverse_kl``).
+    s = student logits, u = teacher logits, both [N, V] (docs/method.md §2, ``reverse_kl``).
     """
     _check_pair(student_logits, teacher_logits)
     if student_logits.shape[0] == 0:

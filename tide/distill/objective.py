@@ -1,4 +1,4 @@
-"""Loss assembly per variant: total = CE_BD3LM + weight × distillation term (method.md §2).
+"""Loss assembly per variant: total = CE_BD3LM + weight × distillation term (docs/method.md §2).
 
 One table maps each objective to its pieces; ``distill_loss`` follows numbered steps:
 1. sample t and the student mask (chunk-consistent in pipeline A),
@@ -12,31 +12,32 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Callable, ContextManager
 
 import torch
 
 from tide.distill import calm, compdemo, kl, scored, tidal
 from tide.distill.noise import bd3lm_ce, mask_response, sample_t
+from tide.distill.spec import RunSpec
 from tide.models.student import bd3lm_logits
 
 
 @dataclass(frozen=True)
 class Objective:
     level: str  # "token" (pipeline B) | "chunk" (pipeline A)
-    term: str  # which loss function
     uses_tidal: bool
 
 
 OBJECTIVES = {
-    "kl": Objective("token", "forward_kl", False),
-    "reverse_kl": Objective("token", "reverse_kl", False),
-    "tidal": Objective("token", "tidal", True),
-    "calm": Objective("chunk", "forward_calm", False),
-    "reverse_calm": Objective("chunk", "reverse_calm", False),
-    "tidal_chunk": Objective("chunk", "tidal_chunk", True),
-    # ablation (method.md §4 item 7): TIDAL applied to the reverse objectives
-    "tidal_reverse_kl": Objective("token", "tidal_reverse", True),
-    "tidal_reverse_calm": Objective("chunk", "tidal_reverse_chunk", True),
+    "kl": Objective("token", False),
+    "reverse_kl": Objective("token", False),
+    "tidal": Objective("token", True),
+    "calm": Objective("chunk", False),
+    "reverse_calm": Objective("chunk", False),
+    "tidal_chunk": Objective("chunk", True),
+    # ablation (docs/method.md §4 item 7): TIDAL applied to the reverse objectives
+    "tidal_reverse_kl": Objective("token", True),
+    "tidal_reverse_calm": Objective("chunk", True),
 }
 
 
@@ -46,12 +47,14 @@ class DistillContext:
 
     student: torch.nn.Module
     teacher: object  # tide.models.Teacher
-    run: object  # tide.config.RunSpec
+    run: RunSpec
     student_mask_id: int
     shared_vocab_size: int | None  # pipeline B: V_sh
     block_size: int
     # train.teacher_lm_head: "scored" = teacher logits only where the term reads them
     teacher_scored_only: bool = False
+    #: context around every teacher call (the bench times the teacher with it)
+    teacher_timer: Callable[[], ContextManager] = contextlib.nullcontext
 
 
 def _teacher_pass(ctx: DistillContext, batch: dict, t_masked: torch.Tensor) -> torch.Tensor:
@@ -68,8 +71,14 @@ def teacher_logits(ctx: DistillContext, batch: dict, units_masked: torch.Tensor,
 
     ``units_masked`` [B, U] marks masked units (tokens or chunks); ``unit_to_teacher``
     maps a unit mask to teacher positions [B, Lt]. ``at`` = (rows, positions) [N]: only
-    those teacher positions' logits, [N, Vt] (tide/distill/scored.py).
+    those teacher positions' logits, [N, Vt] (tide/distill/scored.py). Runs inside
+    ``ctx.teacher_timer()`` (the bench's clock).
     """
+    with ctx.teacher_timer():
+        return _teacher_logits(ctx, batch, units_masked, unit_to_teacher, generator, at)
+
+
+def _teacher_logits(ctx, batch, units_masked, unit_to_teacher, generator, at):
     scope = contextlib.nullcontext() if at is None else \
         scored.lm_head_rows(ctx.teacher.model, *at, batch["teacher_ids"].shape[1])
     with scope:
@@ -159,7 +168,7 @@ def _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generat
 
 
 def chunk_consistent_mask(masked, batch):
-    """Enlarge the student mask to whole chunks (method.md §1.3).
+    """Enlarge the student mask to whole chunks (docs/method.md §1.3).
 
     Returns (student mask [B, Ls], masked chunks [B, C], active chunks [B, C]).
     """
@@ -196,13 +205,3 @@ def distill_loss(ctx: DistillContext, batch: dict, progress: float,
                 mask_ratio=float(masked.sum() / (labels != -100).sum().clamp_min(1)))
     return total, logs
 
-
-def sft_loss(model, batch: dict, mask_id: int, block_size: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-    """Plain BD3LM SFT loss (student_and_eval.md §1)."""
-    x0, labels = batch["input_ids"], batch["labels"]
-    t = sample_t(x0.shape[0], generator).to(x0.device)
-    masked = mask_response(labels, t, generator)
-    logits = bd3lm_logits(model, x0.masked_fill(masked, mask_id), x0, block_size)
-    ce = bd3lm_ce(logits, labels, masked, t, (labels != -100).sum())
-    return ce, {"ce": float(ce.detach()), "loss": float(ce.detach())}

@@ -1,6 +1,6 @@
 """TIDAL: the teacher-interpolated target that moves along training progress and timestep.
 
-method.md §1.1.  Code name in the authors' repository: ``taid``.  All losses are computed
+docs/method.md §1.1.  Code name in the authors' repository: ``taid``.  All losses are computed
 in fp32; targets are detached (the student only chases the interpolated target, it never
 pulls the target towards itself).
 """
@@ -14,7 +14,7 @@ import torch
 SCHEDULES = ("cosine", "linear")
 AXIS_MODES = ("both", "training_only", "timestep_only")
 WEIGHT_MODES = ("uniform", "midrange")
-PROB_EPS = 1e-7  # chunk targets are clamped to [eps, 1 - eps] (method.md §1.1)
+PROB_EPS = 1e-7  # chunk targets are clamped to [eps, 1 - eps] (docs/method.md §1.1)
 
 
 def _check(value: str, valid: tuple[str, ...], what: str) -> None:
@@ -24,7 +24,7 @@ def _check(value: str, valid: tuple[str, ...], what: str) -> None:
 
 def lambda_train(p: float, l_init: float = 0.1, l_max: float = 0.9,
                  schedule: str = "cosine") -> float:
-    """Training-progress axis of λ (method.md §1.1).
+    """Training-progress axis of λ (docs/method.md §1.1).
 
     cosine: λ_train(p) = l_init + (l_max - l_init)·½(1 - cos πp)
     linear: λ_train(p) = l_init + (l_max - l_init)·p
@@ -39,7 +39,7 @@ def lambda_train(p: float, l_init: float = 0.1, l_max: float = 0.9,
 
 def tidal_lambda(t: torch.Tensor, p: float, *, l_init: float = 0.1, l_max: float = 0.9,
                  schedule: str = "cosine", axis_mode: str = "both") -> torch.Tensor:
-    """Per-sample interpolation weight λ(t, p) (method.md §1.1).
+    """Per-sample interpolation weight λ(t, p) (docs/method.md §1.1).
 
     both:          λ = λ_train(p)·(1 - t)
     training_only: λ = λ_train(p)
@@ -57,7 +57,7 @@ def tidal_lambda(t: torch.Tensor, p: float, *, l_init: float = 0.1, l_max: float
 
 
 def midrange_weight(t: torch.Tensor, center: float = 0.5, width: float = 0.15) -> torch.Tensor:
-    """w_mid(t) = exp(-(t - center)² / (2·width²)) (method.md §1.1); [B] -> [B]."""
+    """w_mid(t) = exp(-(t - center)² / (2·width²)) (docs/method.md §1.1); [B] -> [B]."""
     t = t.float()
     return torch.exp(-((t - center) ** 2) / (2.0 * width ** 2))
 
@@ -73,7 +73,7 @@ def timestep_weight(t: torch.Tensor, mode: str = "uniform") -> torch.Tensor:
 def tidal_token_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                      lam: torch.Tensor, weight: torch.Tensor,
                      temperature: float) -> torch.Tensor:
-    """Token-level TIDAL (method.md §1.1), over masked positions of the shared vocabulary.
+    """Token-level TIDAL (docs/method.md §1.1), over masked positions of the shared vocabulary.
 
     r_n = softmax(((1-λ_n)·s_n + λ_n·u_n) / T)          (detached target)
     loss = T² · (1/N) · Σ_n weight_n · KL(r_n ‖ softmax(s_n / T))
@@ -99,7 +99,7 @@ def tidal_token_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 
 def tidal_chunk_loss(p_s: torch.Tensor, p_t: torch.Tensor, lam: torch.Tensor,
                      weight: torch.Tensor) -> torch.Tensor:
-    """Chunk-level TIDAL (method.md §1.1), over active chunks.
+    """Chunk-level TIDAL (docs/method.md §1.1), over active chunks.
 
     m = clamp((1-λ)·p_s + λ·p_t, 1e-7, 1-1e-7)           (detached; probability space)
     loss = mean_c weight_c · BCE(m_c, p_s,c) = mean_c -weight_c·[m log p_s + (1-m) log(1-p_s)]
@@ -121,7 +121,7 @@ def tidal_chunk_loss(p_s: torch.Tensor, p_t: torch.Tensor, lam: torch.Tensor,
 def tidal_reverse_token_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                              lam: torch.Tensor, weight: torch.Tensor,
                              temperature: float) -> torch.Tensor:
-    """Ablation (method.md §4 item 7): TIDAL's interpolated target under a *reverse* KL.
+    """Ablation (docs/method.md §4 item 7): TIDAL's interpolated target under a *reverse* KL.
 
     r_n as in :func:`tidal_token_loss` (detached); loss = T² · (1/N) · Σ_n w_n · KL(q_n ‖ r_n)
     with q = softmax(s/T). The paper reports that TIDAL hurts reverse objectives; this is
@@ -141,7 +141,7 @@ def tidal_reverse_token_loss(student_logits: torch.Tensor, teacher_logits: torch
 
 def tidal_reverse_chunk_loss(p_s: torch.Tensor, p_t: torch.Tensor, lam: torch.Tensor,
                              weight: torch.Tensor) -> torch.Tensor:
-    """Ablation: Reverse CALM against the TIDAL-mixed chunk target (method.md §4 item 7).
+    """Ablation: Reverse CALM against the TIDAL-mixed chunk target (docs/method.md §4 item 7).
 
     m = clamp((1-λ)·p_s + λ·p_t, 1e-7, 1-1e-7), detached;
     loss = mean_c w_c · -[p_s log m + (1-p_s) log(1-m)]  (reverse CALM with m for p_t).

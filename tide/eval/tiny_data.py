@@ -1,4 +1,4 @@
-"""Tiny offline evaluation items in the real hub datasets' schemas (spec §3 "Offline").
+"""Tiny offline evaluation items in the real hub datasets' schemas (docs/method.md §E3 "Offline").
 
 One function per benchmark returns ``{lm-eval task: rows}``; the eval-data stage writes each
 as ``<task>.jsonl`` and the SAME task YAMLs read them (tide.eval.run's include route).

@@ -8,7 +8,9 @@ hub ids (config/paper.yaml) and ``trust_remote_code`` where the authors' models 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import Iterator
 
 import torch
 from transformers import (
@@ -32,10 +34,25 @@ _MOE_KEYS = _DENSE_KEYS + ("num_experts", "num_experts_per_tok", "moe_intermedia
 
 
 def _common(vocab_size: int, dims: dict, max_positions: int, attn: str, tokens: dict) -> dict:
-    head_dim = dims["hidden_size"] // dims["num_attention_heads"]
+    # head_dim and tied embeddings may be given (the bench's paper shapes: Qwen3-0.6B has
+    # head_dim 128 ≠ 1024/16); the tiny configs leave both to these defaults
+    head_dim = dims.get("head_dim", dims["hidden_size"] // dims["num_attention_heads"])
     return dict(vocab_size=vocab_size, head_dim=head_dim, max_position_embeddings=max_positions,
-                tie_word_embeddings=True, rope_theta=10000.0, attn_implementation=attn,
-                **tokens)
+                tie_word_embeddings=dims.get("tie_word_embeddings", True), rope_theta=10000.0,
+                attn_implementation=attn, **tokens)
+
+
+@contextlib.contextmanager
+def init_on(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
+    """Models built inside are initialised on ``device`` in ``dtype`` (a 16B model's fp32
+    copy on the CPU would not fit)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(old)
 
 
 def build_dense(vocab_size: int, dims: dict, *, max_positions: int = 1024,

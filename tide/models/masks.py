@@ -19,11 +19,11 @@ def bd3lm_mask(length: int, block_size: int, *, xt_first: bool = True,
                device: torch.device | str | None = None) -> torch.Tensor:
     """BD3LM mask over a concatenated [x_t ; x_0] (or [x_0 ; x_t]) sequence of 2L tokens.
 
-    student_and_eval.md §1: with h = "is clean x_0", b = block index inside its half,
+    docs/method.md §E1: with h = "is clean x_0", b = block index inside its half,
     allowed(q, k) = [same half ∧ b(q) = b(k)] ∨ [q in x_t ∧ k in x_0 ∧ b(k) < b(q)]
                     ∨ [q in x_0 ∧ k in x_0 ∧ b(k) ≤ b(q)].
     x_t sees its own block bidirectionally and clean earlier blocks; x_0 is block-causal.
-    ``xt_first=False`` gives the teacher layout [x_0 ; x_t] (method.md §1.4, `x0_xt`).
+    ``xt_first=False`` gives the teacher layout [x_0 ; x_t] (docs/method.md §1.4, `x0_xt`).
     Returns bool [2L, 2L].
     """
     idx = torch.arange(2 * length, device=device)
@@ -42,7 +42,7 @@ def with_key_padding(mask: torch.Tensor, key_valid: torch.Tensor) -> torch.Tenso
     """Combine a [Q, K] (or [B, Q, K]) mask with a [B, K] key-validity mask -> [B, 1, Q, K].
 
     Padding rows (queries) keep at least their own position visible, so softmax never sees
-    an all-masked row (method.md §7: -inf rows give NaN).
+    an all-masked row (docs/method.md §7: -inf rows give NaN).
     """
     if mask.dim() == 2:
         mask = mask.unsqueeze(0)
@@ -62,7 +62,7 @@ def bidirectional_mask(key_valid: torch.Tensor) -> torch.Tensor:
 
 
 def block_causal_mask(block_ids: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
-    """Sampler mask (student_and_eval.md §2.3a): allowed(q,k) ⇔ bid(k) ≤ bid(q), pads excluded.
+    """Sampler mask (docs/method.md §E2.3a): allowed(q,k) ⇔ bid(k) ≤ bid(q), pads excluded.
 
     ``block_ids`` [B, L] physical block index of each position; returns [B, 1, L, L].
     """
@@ -75,7 +75,7 @@ def to_model_mask(mask: torch.Tensor, attn_implementation: str, dtype: torch.dty
 
     transformers returns an already prepared 4-D mask as-is instead of building its causal
     mask, so this overrides causality exactly as the authors' dict mask does for WeDLM
-    (method.md §1.4); a 4-D tensor also works for models (Qwen3-MoE) that take no dict.
+    (docs/method.md §1.4); a 4-D tensor also works for models (Qwen3-MoE) that take no dict.
     """
     if mask.dim() == 2:
         mask = mask[None, None]

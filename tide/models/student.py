@@ -45,8 +45,8 @@ def bd3lm_logits(model, x_t: torch.Tensor, x_0: torch.Tensor, block_size: int | 
     """Run the BD3LM training layout and return the logits of the x_t half.
 
     Input ids = [x_t ; x_0] (2L), position ids 0..L-1 twice, BD3LM block mask
-    (student_and_eval.md §1). No AR shift: position i predicts x_0[i].
-    ``xt_first=False`` is the teacher order [x_0 ; x_t] (method.md §1.4).
+    (docs/method.md §E1). No AR shift: position i predicts x_0[i].
+    ``xt_first=False`` is the teacher order [x_0 ; x_t] (docs/method.md §1.4).
     ``key_valid`` [B, L] marks non-pad tokens (the teacher masks padding; the student
     does not, as in dllm). Returns [B, L, V].
     """
@@ -76,7 +76,7 @@ class BD3LMCleanPrefix:
 
     In [x_t ; x_0] (or [x_0 ; x_t]) the x_0 queries attend only to x_0 keys, so x_0's
     keys/values do not depend on x_t. CompDemo's two teacher passes share x_0 and differ
-    only in x_t (method.md §1.2): running x_0 once (no LM head) and each x_t half against
+    only in x_t (docs/method.md §1.2): running x_0 once (no LM head) and each x_t half against
     its K/V gives the same logits as :func:`bd3lm_logits` on each full 2L sequence
     (tests/test_bench.py) for 3L instead of 4L token-forwards and 2L instead of 4L LM-head
     rows. The masks are the rows/columns of the same :func:`bd3lm_mask` (with padding).

@@ -5,9 +5,9 @@ teacher's *own* token positions; mapping to the student (shared-vocab slice, tok
 pairing, chunk alignment) is the objective's job (tide/distill/objective.py).
 
 - Pipeline A, LLaDA2.0-mini-like: one sequence, full bidirectional attention that only
-  blocks padding, its own mask id (method.md §1.4).
+  blocks padding, its own mask id (docs/method.md §1.4).
 - Pipeline B, WeDLM-like: run as a BD3LM over [x_0 ; x_t] with the block mask overriding
-  the model's causal mask, logits from the x_t half (method.md §1.4).
+  the model's causal mask, logits from the x_t half (docs/method.md §1.4).
 
 Teachers are frozen, eval mode, no gradients, reduced precision on GPU.
 """
@@ -54,7 +54,7 @@ class Teacher:
             return self._shared[2].logits(noised).float()
         out = diffusion_logits(self.model, self.kind, noised, clean, key_valid,
                                block_size=self.block_size, concat_order=self.concat_order)
-        return out.float()  # loss maths in fp32 (method.md §3)
+        return out.float()  # loss maths in fp32 (docs/method.md §3)
 
     @contextmanager
     def shared_clean(self, clean: torch.Tensor, key_valid: torch.Tensor | None = None):

@@ -1,4 +1,4 @@
-"""Ablation tables (method.md §4): every ablation of the grid against the full method of its
+"""Ablation tables (docs/method.md §4): every ablation of the grid against the full method of its
 pipeline, benchmark by benchmark, with the difference in points.
 
 Inputs:
@@ -27,18 +27,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tide import vocab
 from tide.report.render import html_notes, html_table, markdown_table
 from tide.report.tables import AVG, BLANK_MD, round_half_up
 
 log = logging.getLogger(__name__)
 
 ROW_COLUMNS = ("model_id", "pipeline", "base", "axis", "benchmark", "value", "differs")
-FULL_METHOD = {"A": "TIDE-Cross (native, pipeline A)", "B": "TIDE-Shared (native, pipeline B)"}
-PIPELINE_TITLE = {"B": "Pipeline B: shared tokenizer (WeDLM-8B teacher)",
-                  "A": "Pipeline A: cross tokenizer (LLaDA2.0-mini teacher)"}
+FULL_METHOD = vocab.FULL_METHOD
+PIPELINE_TITLE = {p: f"Pipeline {p}: {vocab.PIPELINE_TOKENIZER[p]} "
+                     f"({vocab.PAPER_TEACHER[p]} teacher)" for p in ("B", "A")}
 NOT_RUN = "not run"
 OURS = "ours, not the paper's"
-#: ablations that are not the paper's (method.md §4): why, keyed by a changed run field/value
+#: ablations that are not the paper's (docs/method.md §4): why, keyed by a changed run field/value
 OURS_REASONS = {
     ("objective", "tidal_reverse_kl"): (
         "token-level reverse-KL TIDAL (pipeline B) is ours: the authors' code applies TIDAL to "
@@ -108,12 +109,7 @@ def read_rows(files: list[str | os.PathLike]) -> pd.DataFrame:
 
 def _display(benchmark: str) -> str:
     """The paper's row label of a benchmark id (``mmlu`` → ``MMLU``); unknown ids unchanged."""
-    try:
-        from tide.eval.benchmarks import get
-
-        return get(benchmark).display
-    except (ImportError, ValueError):
-        return benchmark
+    return vocab.benchmark_label(benchmark)
 
 
 def _scores_by_model(scores: pd.DataFrame | None) -> dict[tuple[str, str], float]:
@@ -122,10 +118,7 @@ def _scores_by_model(scores: pd.DataFrame | None) -> dict[tuple[str, str], float
         return {}
     df = scores.copy()
     if "model_id" not in df.columns:  # a scores table keyed by the paper's column names
-        from tide.config import COLUMN_LABELS
-
-        back = {v: k for k, v in COLUMN_LABELS.items()}
-        df["model_id"] = df["model"].map(lambda m: back.get(m, m))
+        df["model_id"] = df["model"].map(vocab.model_id)
     return {(str(m), _display(str(b))): float(v)
             for m, b, v in zip(df["model_id"], df["benchmark"], df["value"])}
 
@@ -183,7 +176,7 @@ def _fmt(v: float, signed: bool = False) -> str:
 
 
 def _render_rows(table: pd.DataFrame, shown: list[str]):
-    header = (["Run", "Axis (method.md §4)", "Changed vs full method"]
+    header = (["Run", "Axis (docs/method.md §4)", "Changed vs full method"]
               + [c for b in shown + [AVG] for c in (b, f"Δ {b}")])
     body, classes = [], []
     for _, r in table.iterrows():
@@ -217,7 +210,7 @@ def write_ablation_tables(cfg, out_dir: str | os.PathLike, *, ablation_files: li
                     extra, cfg.source)
     benchmarks = list(cfg["eval"].get("ablation_benchmarks") or cfg["eval"]["benchmarks"])
     shown = [_display(b) for b in benchmarks]
-    md = ["# Ablations (method.md §4)", "",
+    md = ["# Ablations (docs/method.md §4)", "",
           "Accuracy / pass@1 in percent on the ablation benchmarks; Δ = ablation − the full "
           "method of the same pipeline (the main run it modifies), in points.", ""]
     html_parts = ["<p>Accuracy / pass@1 in percent on the ablation benchmarks; Δ = ablation "
@@ -248,7 +241,7 @@ def write_ablation_tables(cfg, out_dir: str | os.PathLike, *, ablation_files: li
         csv = csv[["pipeline"] + [c for c in csv.columns if c != "pipeline"]]
     texts = {"ablations.md": "\n".join(md) + "\n",
              "ablations.csv": csv.to_csv(index=False, float_format="%.2f"),
-             "ablations.html": html_page("Ablations (method.md §4)", "\n".join(html_parts))}
+             "ablations.html": html_page("Ablations (docs/method.md §4)", "\n".join(html_parts))}
     paths = {}
     for name, text in texts.items():
         paths[name] = out / name

@@ -20,23 +20,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from tide import paths
+from tide import paths, vocab
 from tide.report.outputs import REPORT_FILES
 
 log = logging.getLogger(__name__)
 
 TIDAL_OBJECTIVES = ("tidal", "tidal_chunk")
-PIPELINE_TITLE = {"B": "Pipeline B (shared tokenizer, teacher {})",
-                  "A": "Pipeline A (cross tokenizer, teacher {})"}
-PAPER_TEACHER = {"A": "LLaDA2.0-mini", "B": "WeDLM-8B"}
 
 
 def pipeline_title(cfg, pipeline: str) -> str:
     """"Pipeline B (shared tokenizer, teacher <hub id>)", or a tiny stand-in's description."""
     init = cfg["models"]["teachers"][pipeline]["init"]
     teacher = (f"{init}" if init != "train"
-               else f"trained here, a tiny stand-in for {PAPER_TEACHER[pipeline]}")
-    return PIPELINE_TITLE[pipeline].format(teacher)
+               else f"trained here, a tiny stand-in for {vocab.PAPER_TEACHER[pipeline]}")
+    return f"Pipeline {pipeline} ({vocab.PIPELINE_TOKENIZER[pipeline]}, teacher {teacher})"
 
 
 def heatmap_lambda_settings(cfg) -> tuple[dict, str]:
@@ -60,12 +57,11 @@ def run_order(cfg) -> list[tuple[str, str]]:
     """(pipeline, run) of every configured run: main runs in the paper's column order, then
     ablations in config order (the resolved config sorts its keys, so config order alone
     would be alphabetical)."""
-    from tide.config import COLUMN_LABELS
-    from tide.report.tables import MODELS
+    order = vocab.MAIN_MODEL_IDS
 
     def key(run):
-        label = COLUMN_LABELS.get(run.model_id)
-        return (run.is_ablation, MODELS.index(label) if label in MODELS else len(MODELS))
+        return (run.is_ablation,
+                order.index(run.model_id) if run.model_id in order else len(order))
 
     return [(r.pipeline, r.name) for r in sorted(cfg.runs(), key=key)]
 
@@ -82,14 +78,12 @@ def _released_scores(root) -> pd.DataFrame | None:
     """Scores of the released checkpoints (``results/scores_released.csv``, the ``released``
     target), their ``model`` mapped to the paper's columns (``released_B_kl`` → ``B_KL``);
     None when absent."""
-    from tide.config import COLUMN_LABELS
-
     path = paths.scores_csv(root).with_name("scores_released.csv")
     if not path.is_file():
         return None
     df = pd.read_csv(path)
     ids = df["model_id"] if "model_id" in df.columns else df["model"]
-    df["model"] = [COLUMN_LABELS.get(m.removeprefix("released_"), m) for m in ids.astype(str)]
+    df["model"] = [vocab.column(m.removeprefix("released_")) for m in ids.astype(str)]
     log.info("released checkpoints: %d scores from %s", len(df), path)
     return df
 
@@ -136,7 +130,7 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
     from tide.report.ablations import write_ablation_tables
     from tide.report.figures import plot_lambda_heatmap, save_figure, training_curves_figure
     from tide.report.runs import empirical_lambda, load_runs
-    from tide.report.tables import write_main_tables
+    from tide.report.tables import as_table_keys, write_main_tables
 
     out = Path(out_dir)
     written: dict[str, Path] = {}
@@ -144,6 +138,7 @@ def build_report(cfg, out_dir: str | os.PathLike = "reports", *, root=None,
     # tables: main, ours − paper, ablations
     score_src = _scores(scores, root)
     score_df = pd.read_csv(score_src, comment="#") if isinstance(score_src, str) else score_src
+    score_df = as_table_keys(score_df)  # ids (scores.csv) -> the tables' labels, once
     ablation_ids = {r.model_id for r in cfg.runs() if r.is_ablation}
     if "model_id" in score_df.columns:  # ablations have their own tables, not main columns
         main_src = score_df[~score_df["model_id"].isin(ablation_ids)]

@@ -8,7 +8,7 @@ Our numbers come from ``results/bench/*.json`` (``tide.bench``), one file per me
                "params_b": float, "peak_mem_gb": float, "tokens_per_s": float, ...}]}
 
 The paper's numbers are ``reference/reference_efficiency.csv`` (one H100, 256 generated
-tokens, method.md §6). A model without a measurement is kept as a row marked "not measured";
+tokens, docs/method.md §6). A model without a measurement is kept as a row marked "not measured";
 a missing or empty ``results/bench/`` is not an error.
 """
 

@@ -9,10 +9,8 @@ figure is saved as PNG and PDF with the same stem.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from tide.io import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -148,17 +148,9 @@ def lambda_heatmap_figure(*, l_init: float, l_max: float, schedule: str = "cosin
 
 
 def _atomic_savefig(fig: Figure, path: Path, fmt: str) -> None:
-    """Save ``fig`` to ``path`` through a temp file + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
-    os.close(fd)
-    try:
+    """Save ``fig`` to ``path`` through a temp file + rename (tide.io.atomic_file)."""
+    with atomic_file(path, suffix=f".{fmt}") as tmp:
         fig.savefig(tmp, format=fmt, dpi=150)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def plot_lambda_heatmap(out_png: str | os.PathLike, *, l_init: float, l_max: float,

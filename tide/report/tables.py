@@ -23,31 +23,25 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from tide import vocab
 from tide.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-BENCHMARKS: tuple[str, ...] = (
-    "GSM8K", "MATH", "BBH", "MMLU-Pro", "HellaSwag", "MMLU", "HumanEval", "MBPP",
-)
+# The table is laid out in the paper's labels (its reference CSVs use them); result files
+# carry ids (tide.vocab), turned into these labels when scores are read.
+BENCHMARKS: tuple[str, ...] = tuple(vocab.BENCHMARKS.values())
 AVG = "Avg"
 ROWS: tuple[str, ...] = BENCHMARKS + (AVG,)
-MODELS: tuple[str, ...] = (
-    "AR_Qwen3-0.6B", "BD3LM", "B_KL", "B_TIDE-Cross", "B_TIDE-Shared",
-    "A_CALM", "A_TIDE-Shared", "A_TIDE-Cross",
-)
-DISPLAY: dict[str, str] = {
-    "AR_Qwen3-0.6B": "Qwen3-0.6B (AR)", "BD3LM": "BD3LM",
-    "B_KL": "KL", "B_TIDE-Cross": "TIDE-Cross", "B_TIDE-Shared": "TIDE-Shared",
-    "A_CALM": "CALM", "A_TIDE-Shared": "TIDE-Shared", "A_TIDE-Cross": "TIDE-Cross",
-}
-PIPELINE_B = "Pipeline B: shared tokenizer (WeDLM-8B)"
-PIPELINE_A = "Pipeline A: cross tokenizer (LLaDA2.0-mini)"
+MODELS: tuple[str, ...] = tuple(vocab.COLUMN[m] for m in vocab.MAIN_MODEL_IDS)
+DISPLAY: dict[str, str] = vocab.METHOD_LABEL
+PIPELINE_B, PIPELINE_A = (
+    f"Pipeline {p}: {vocab.PIPELINE_TOKENIZER[p]} ({vocab.PAPER_TEACHER[p]})" for p in ("B", "A"))
 # (spanning label, columns). An empty label means there is no spanning header over those columns.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("", ("AR_Qwen3-0.6B", "BD3LM")),
-    (PIPELINE_B, ("B_KL", "B_TIDE-Cross", "B_TIDE-Shared")),
-    (PIPELINE_A, ("A_CALM", "A_TIDE-Shared", "A_TIDE-Cross")),
+    ("", MODELS[:2]),
+    (PIPELINE_B, tuple(c for c in MODELS if c.startswith("B_"))),
+    (PIPELINE_A, tuple(c for c in MODELS if c.startswith("A_"))),
 )
 METRIC: dict[str, str] = {b: ("pass@1" if b in ("HumanEval", "MBPP") else "accuracy")
                           for b in BENCHMARKS}
@@ -95,11 +89,23 @@ def round_table(df: pd.DataFrame, decimals: int = DECIMALS) -> pd.DataFrame:
 def _read_scores(scores: pd.DataFrame | str | os.PathLike) -> tuple[pd.DataFrame, str]:
     """Return the scores and a name for them, used in error messages."""
     if isinstance(scores, pd.DataFrame):
-        return scores.copy(), "<scores DataFrame>"
+        return as_table_keys(scores), "<scores DataFrame>"
     path = Path(scores)
     if not path.is_file():
         raise FileNotFoundError(f"scores CSV {path}: file not found")
-    return pd.read_csv(path, comment="#"), str(path)
+    return as_table_keys(pd.read_csv(path, comment="#")), str(path)
+
+
+def as_table_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """Ids → the table's labels: ``model`` from ``model_id`` when absent (scores.csv carries
+    ids only), benchmark ids → row labels. Labels pass unchanged, so a scores.csv of an
+    earlier version (``model`` and ``benchmark`` as labels) reads the same."""
+    df = df.copy()
+    if "model" not in df.columns and "model_id" in df.columns:
+        df["model"] = df["model_id"].astype(str).map(vocab.column)
+    if "benchmark" in df.columns:
+        df["benchmark"] = df["benchmark"].astype(str).str.strip().map(vocab.benchmark_label)
+    return df
 
 
 def _validate_scores(df: pd.DataFrame, src: str) -> pd.DataFrame:
@@ -107,7 +113,7 @@ def _validate_scores(df: pd.DataFrame, src: str) -> pd.DataFrame:
     missing = [c for c in SCORE_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"scores {src}: missing column(s) {missing}; expected columns "
-                         f"{list(SCORE_COLUMNS)}, found {list(df.columns)}")
+                         f"{list(SCORE_COLUMNS)} (model or model_id), found {list(df.columns)}")
     # model_id (scores.csv): seed replicas of one run share a column, one row each
     df = df[list(SCORE_COLUMNS) + (["model_id"] if "model_id" in df.columns else [])].copy()
     for col in ("model", "benchmark"):
@@ -289,21 +295,20 @@ def to_markdown(df: pd.DataFrame, *, signed: bool = False) -> str:
     Blank cells are shown as ``—``, a blank Avg as ``—†``, and footnotes explain both marks.
     ``signed=True`` prints ``+x.xx`` (for the ours − paper table).
     """
+    from tide.report.render import markdown_table
+
     df = _layout(df)
-    span = [""]
-    for label, cols in GROUPS:
-        span += [label] + [""] * (len(cols) - 1)
-    lines = ["| " + " | ".join(span) + " |",
-             "|:---|" + "---:|" * len(MODELS),
-             "| " + " | ".join(["**Benchmark**"] + [f"**{DISPLAY[m]}**" for m in MODELS]) + " |"]
-    for row in df.index:
-        cells = [_cell(df, row, m, signed, BLANK_MD, AVG_MARK_MD) for m in MODELS]
-        label = f"**{row}**" if row == AVG else row
-        lines.append("| " + " | ".join([label] + cells) + " |")
-    notes = _notes(df)
-    if notes:
-        lines += [""] + [f"{n}  " if i < len(notes) - 1 else n for i, n in enumerate(notes)]
-    return "\n".join(lines) + "\n"
+    body = [[f"**{row}**" if row == AVG else row]
+            + [_cell(df, row, m, signed, BLANK_MD, AVG_MARK_MD) for m in MODELS]
+            for row in df.index]
+    return markdown_table(_header(), body, _notes(df))
+
+
+def _header() -> list[list[tuple[str, int]]]:
+    """The two header rows: pipeline spans (label, colspan), then the method names."""
+    span = [("", 1)] + [(label, len(cols)) if label else ("", 1)
+                        for label, cols in GROUPS for _ in ([0] if label else cols)]
+    return [span, [("Benchmark", 1)] + [(DISPLAY[m], 1) for m in MODELS]]
 
 
 def to_csv(df: pd.DataFrame, path: str | os.PathLike | None = None) -> str:
@@ -384,9 +389,7 @@ def to_html(df: pd.DataFrame, *, signed: bool = False,
 
     df = _layout(df)
     bold_columns = list(MODELS) if bold_columns is None else list(bold_columns)
-    span = [("", 1)] + [(label, len(cols)) if label else ("", 1)
-                        for label, cols in GROUPS for _ in ([0] if label else cols)]
-    header = [span, [("Benchmark", 1)] + [(DISPLAY[m], 1) for m in MODELS]]
+    header = _header()
     body, classes, row_classes = [], [], []
     for row in df.index:
         rounded = df.loc[row, bold_columns].map(round_half_up) if bold_columns else pd.Series()

@@ -1,11 +1,13 @@
-# The ablation grid (method.md §4): every ablation is a distill -> eval -> table-rows chain
+# The ablation grid (docs/method.md §4): every ablation is a distill -> eval -> table-rows chain
 # with a named target, so `snakemake ablation_B_growth_linear` re-runs exactly that chain.
 
 
 rule ablation_rows:
     input:
         spec=lambda wc: str(paths.run_summary(*wc.model_id.split("_", 1))),
-        scores=lambda wc: [str(paths.eval_score(wc.model_id, b)) for b in ABLATION_BENCHMARKS],
+        scores=lambda wc: [
+            str(paths.eval_score(wc.model_id, b)) for b in ABLATION_BENCHMARKS
+        ],
     output:
         paths.ablation_rows("{model_id}"),
     log:

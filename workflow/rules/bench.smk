@@ -17,8 +17,10 @@ rule bench:
     threads: threads("bench")
     resources:
         **res("bench"),
+    params:
+        out=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "OMP_NUM_THREADS={threads} {TIDE} bench --out {paths.ROOT}/bench > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {TIDE} bench --out {params.out} > {log} 2>&1"
 
 
 rule bench_quick:
@@ -31,5 +33,7 @@ rule bench_quick:
     threads: 1
     resources:
         **res("default"),
+    params:
+        out=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "OMP_NUM_THREADS={threads} {TIDE} bench --quick --out {paths.ROOT}/bench_quick > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {TIDE} bench --quick --out {params.out} > {log} 2>&1"

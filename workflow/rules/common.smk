@@ -9,9 +9,12 @@ sys.path.insert(0, workflow.basedir)
 from tide import identity, paths
 from tide.config import validate_dict
 from tide.resolved import resolved_config, write_resolved
+from tide.slurm import snakemake_resources
 import yaml
 
-CFG = validate_dict(config, source=CONFIGFILE)  # stops here, before any job, on bad config
+CFG = validate_dict(
+    config, source=CONFIGFILE
+)  # stops here, before any job, on bad config
 
 # Every job reads the resolved config (file + any --config overrides) of the invocation that
 # scheduled it, from a content-addressed file results/config/<sha>.yaml: another invocation
@@ -21,10 +24,12 @@ CFG = validate_dict(config, source=CONFIGFILE)  # stops here, before any job, on
 # environment (sbatch exports it) rather than re-resolving a config file edited meanwhile.
 _text = yaml.safe_dump(CFG.raw, sort_keys=True)
 RESOLVED = resolved_config(_text)
-if not workflow.is_main_process and os.environ.get("TIDE_RESOLVED_CONFIG"):
-    RESOLVED = os.environ["TIDE_RESOLVED_CONFIG"]
+# (set by the workflow itself, so not an `envvars:` requirement of the user)
+_INHERITED = os.environ.get("TIDE_RESOLVED_CONFIG")
+if not workflow.is_main_process and _INHERITED:
+    RESOLVED = _INHERITED
 else:
-    os.environ["TIDE_RESOLVED_CONFIG"] = RESOLVED
+    os.environ.update(TIDE_RESOLVED_CONFIG=RESOLVED)
 
 TIDE = f"tide --config {RESOLVED}"
 RUNS = CFG.runs()
@@ -38,12 +43,19 @@ TINY = CFG["data"]["source"] == "tiny"
 from tide.plan import eval_shards  # noqa: E402
 
 # generation shards per benchmark (eval.shards, or sized from eval.throughput_tokens_per_s)
-SHARDS = {b: eval_shards(CFG, b) for b in sorted(set(BENCHMARKS) | set(ABLATION_BENCHMARKS))}
-if {"-n", "--dry-run", "--dryrun"} & set(sys.argv):  # the plan's cost beside the job list
+SHARDS = {
+    b: eval_shards(CFG, b) for b in sorted(set(BENCHMARKS) | set(ABLATION_BENCHMARKS))
+}
+if {"-n", "--dry-run", "--dryrun"} & set(
+    sys.argv
+):  # the plan's cost beside the job list
     from tide.plan import plan_text
 
-    print("Estimated GPU-hours (tide/plan.py; `tide plan` prints the same):\n"
-          + plan_text(CFG), file=sys.stderr)
+    print(
+        "Estimated GPU-hours (tide/plan.py; `tide plan` prints the same):\n"
+        + plan_text(CFG),
+        file=sys.stderr,
+    )
 
 
 wildcard_constraints:
@@ -57,40 +69,9 @@ wildcard_constraints:
     shards="[0-9]+",
 
 
-# Rules that train (checkpoint + exit on SIGUSR1; their params `identity` is the rerun trigger,
-# tide/identity.py) and how long before its time limit SLURM
-# warns a job: enough for one step plus a checkpoint write on the paper's models.
-TRAINING_RULES = ("train_ar", "sft_student", "train_teacher", "distill")
-# Evaluation generation stores each finished batch and exits 124 on the same warning
-EVAL_PREEMPTIBLE_RULES = ("eval_generate",)
-SIGNAL_LEAD_S = 300
-
-
 def res(rule_name):
-    """Resources of a rule from the config (threads separately, via `threads:`), in the
-    SLURM plugin's names.
-
-    tasks > 1 (one rank per GPU, or CPU ranks) marks the job `mpi`: the plugin then runs the
-    command in the batch step, where `tide launch` starts the ranks with one `srun`, instead of
-    wrapping it in `srun -n1`. GPU jobs state `tasks_per_gpu` explicitly (1 for one rank per
-    GPU, 0 = no flag for one process over several GPUs): left unset, the plugin turns `tasks`
-    into `--ntasks-per-gpu` and runs the command once per GPU (its issues 316 and 459).
-    """
-    r = CFG.resources(rule_name)
-    tasks = r.get("tasks") or 1
-    out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"], "tasks": tasks}
-    if r.get("gpus"):
-        out["gpu"] = r["gpus"]
-        out["tasks_per_gpu"] = 1 if tasks == r["gpus"] else 0
-    if tasks > 1:
-        out["mpi"] = "srun"
-    if r.get("nodes"):
-        out["nodes"] = r["nodes"]
-    if rule_name in TRAINING_RULES + EVAL_PREEMPTIBLE_RULES:
-        # SLURM's warning before the time limit: training checkpoints and exits (tide/train.py),
-        # generation stores its last batch and exits (tide/eval/staged.py); the retry resumes
-        out["slurm_extra"] = f"--signal=USR1@{SIGNAL_LEAD_S}"
-    return out
+    """Resources of a rule from the config, in the SLURM plugin's names (tide/slurm.py)."""
+    return snakemake_resources(CFG.resources(rule_name), rule_name)
 
 
 def threads(rule_name):
@@ -127,10 +108,78 @@ def score_files():
 
 
 def all_targets():
-    targets = [str(paths.scores_csv()), "reports/main_table.md", "reports/lambda_heatmap.png"]
+    targets = [
+        str(paths.scores_csv()),
+        "reports/main_table.md",
+        "reports/lambda_heatmap.png",
+    ]
     targets += score_files()
     targets += [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS]
     return targets
+
+
+# Input functions of the rules (snakemake --lint: no functions beside rules).
+
+
+def dataset_inputs(wildcards):
+    pretok = wildcards.kind in ("A", "B") and CFG["data"]["source"] == "pretokenized"
+    corpus = [] if pretok else [str(paths.corpus(wildcards.split))]
+    return corpus + [str(paths.tokenizers_summary())]
+
+
+def teacher_inputs(wildcards):
+    if not trained(f"teacher_{wildcards.pipeline}"):
+        return []
+    kind = "sft_teacher_a" if wildcards.pipeline == "A" else "sft_teacher_b"
+    data = [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
+    return data + [str(paths.model_metrics("bd3lm"))]
+
+
+def eval_inputs(wildcards):
+    inputs = (
+        {"model": model_input(wildcards.model_id)}
+        if model_input(wildcards.model_id)
+        else {}
+    )
+    if CFG["eval"]["source"] == "tiny":
+        inputs["data"] = str(paths.eval_data(wildcards.benchmark))
+    return inputs
+
+
+# Results copied from elsewhere may be partial (one pipeline, no ablations...): with
+# TIDE_REPORT_PARTIAL=1 (`make report`), only the inputs that exist are declared and the report
+# marks the rest; in a DAG run every input is declared, so the report waits for all of them.
+REPORT_PARTIAL = os.environ.get("TIDE_REPORT_PARTIAL") == "1"
+
+
+def eval_data_input(wildcards):
+    return (
+        [str(paths.eval_data(wildcards.benchmark))]
+        if CFG["eval"]["source"] == "tiny"
+        else []
+    )
+
+
+def shard_done_files(wildcards):
+    n = SHARDS[wildcards.benchmark]
+    return [
+        str(paths.eval_shard_done(wildcards.model_id, wildcards.benchmark, k, n))
+        for k in range(n)
+    ]
+
+
+def report_inputs(_wildcards):
+    inputs = {
+        "scores": [str(paths.scores_csv())],
+        "runs": [str(paths.run_summary(r.pipeline, r.name)) for r in RUNS],
+        "ablations": [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS],
+    }
+    # results/bench/*.json and results/scores_released.csv are read when present but not
+    # declared: declaring them would make `all` run the 15-minute `bench` rule or the
+    # released checkpoints' evaluations; `make report` regenerates after either.
+    if REPORT_PARTIAL:
+        inputs = {k: [f for f in v if os.path.exists(f)] for k, v in inputs.items()}
+    return inputs
 
 
 def _check_slurm_submission():
@@ -138,7 +187,11 @@ def _check_slurm_submission():
     plugin = getattr(workflow, "executor_plugin", None)
     if plugin is None or getattr(plugin, "name", "") != "slurm":
         return
-    missing = [v for v in ("TIDE_SLURM_PARTITION", "TIDE_SLURM_ACCOUNT") if not os.environ.get(v)]
+    missing = [
+        v
+        for v in ("TIDE_SLURM_PARTITION", "TIDE_SLURM_ACCOUNT")
+        if not os.environ.get(v)
+    ]
     if missing and not workflow.dryrun:
         raise WorkflowError(
             f"SLURM profile: environment variable(s) {missing} not set; the profile "

@@ -5,8 +5,6 @@ rule corpus:
     output:
         train=paths.corpus("train"),
         heldout=paths.corpus("heldout"),
-    params:
-        data=json.dumps(CFG["data"], sort_keys=True),
     log:
         paths.log("corpus", "corpus"),
     benchmark:
@@ -14,6 +12,8 @@ rule corpus:
     threads: threads("default")
     resources:
         **res("default"),
+    params:
+        data=json.dumps(CFG["data"], sort_keys=True),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} corpus > {log} 2>&1"
 
@@ -23,11 +23,14 @@ rule tokenizers:
         [str(paths.corpus("train"))] if TINY else [],
     output:
         summary=paths.tokenizers_summary(),
-        dirs=[directory(paths.tokenizer(n)) for n in ("student", "teacher_a", "teacher_b")]
-        if all(v == "train" for v in CFG["tokenizers"].values())
-        else [],
-    params:
-        tok=json.dumps(CFG["tokenizers"], sort_keys=True),
+        dirs=(
+            [
+                directory(paths.tokenizer(n))
+                for n in ("student", "teacher_a", "teacher_b")
+            ]
+            if all(v == "train" for v in CFG["tokenizers"].values())
+            else []
+        ),
     log:
         paths.log("tokenizers", "tokenizers"),
     benchmark:
@@ -35,14 +38,10 @@ rule tokenizers:
     threads: threads("default")
     resources:
         **res("default"),
+    params:
+        tok=json.dumps(CFG["tokenizers"], sort_keys=True),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} tokenizers > {log} 2>&1"
-
-
-def dataset_inputs(wildcards):
-    pretok = wildcards.kind in ("A", "B") and CFG["data"]["source"] == "pretokenized"
-    corpus = [] if pretok else [str(paths.corpus(wildcards.split))]
-    return corpus + [str(paths.tokenizers_summary())]
 
 
 rule dataset:
@@ -50,8 +49,6 @@ rule dataset:
         dataset_inputs,
     output:
         directory(paths.dataset("{kind}", "{split}")),
-    params:
-        data=json.dumps(CFG["data"], sort_keys=True),
     log:
         paths.log("dataset", "{kind}_{split}"),
     benchmark:
@@ -59,6 +56,8 @@ rule dataset:
     threads: threads("default")
     resources:
         **res("default"),
+    params:
+        data=json.dumps(CFG["data"], sort_keys=True),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} dataset --kind {wildcards.kind} --split {wildcards.split} > {log} 2>&1"
 
@@ -66,8 +65,6 @@ rule dataset:
 rule eval_data:
     output:
         directory(paths.eval_data("{benchmark}")),
-    params:
-        ev=json.dumps(CFG["eval"], sort_keys=True),
     log:
         paths.log("eval_data", "{benchmark}"),
     benchmark:
@@ -75,5 +72,7 @@ rule eval_data:
     threads: threads("default")
     resources:
         **res("default"),
+    params:
+        ev=json.dumps(CFG["eval"], sort_keys=True),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} eval-data --benchmark {wildcards.benchmark} > {log} 2>&1"

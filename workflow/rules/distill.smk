@@ -10,9 +10,6 @@ rule distill:
         teacher=paths.model_metrics("teacher_{pipeline}"),
     output:
         paths.run_summary("{pipeline}", "{run}"),
-    params:
-        identity=lambda wc: identity.plan_json(CFG, "distill", f"{wc.pipeline}_{wc.run}"),
-        rank_log=lambda wc: paths.log("distill", f"{wc.pipeline}_{wc.run}.rank{{rank}}"),
     log:
         paths.log("distill", "{pipeline}_{run}"),
     benchmark:
@@ -20,6 +17,11 @@ rule distill:
     threads: threads("distill")
     resources:
         **res("distill"),
+    params:
+        identity=lambda wc: identity.plan_json(
+            CFG, "distill", f"{wc.pipeline}_{wc.run}"
+        ),
+        rank_log=lambda wc: paths.log("distill", f"{wc.pipeline}_{wc.run}.rank{{rank}}"),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} --rank-log '{params.rank_log}' "
         "launch --tasks {resources.tasks} -- "

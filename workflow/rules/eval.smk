@@ -7,37 +7,22 @@
 # Shard counts: eval.shards, or derived from eval.throughput_tokens_per_s (tide/plan.py).
 
 
-def eval_inputs(wildcards):
-    inputs = {"model": model_input(wildcards.model_id)} if model_input(wildcards.model_id) else {}
-    if CFG["eval"]["source"] == "tiny":
-        inputs["data"] = str(paths.eval_data(wildcards.benchmark))
-    return inputs
-
-
-def eval_data_input(wildcards):
-    return [str(paths.eval_data(wildcards.benchmark))] if CFG["eval"]["source"] == "tiny" else []
-
-
-def shard_done_files(wildcards):
-    n = SHARDS[wildcards.benchmark]
-    return [str(paths.eval_shard_done(wildcards.model_id, wildcards.benchmark, k, n))
-            for k in range(n)]
-
-
 rule eval_generate:
     input:
         unpack(eval_inputs),
     output:
         paths.eval_shard_done("{model_id}", "{benchmark}", "{shard}", "{shards}"),
-    params:
-        ev=json.dumps(CFG["eval"], sort_keys=True),
     log:
         paths.log("eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}"),
     benchmark:
-        paths.benchmark_file("eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}")
+        paths.benchmark_file(
+            "eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}"
+        )
     threads: threads("eval_generate")
     resources:
         **res("eval_generate"),
+    params:
+        ev=json.dumps(CFG["eval"], sort_keys=True),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} eval-generate --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} --shard {wildcards.shard}/{wildcards.shards} >> {log} 2>&1"
 

@@ -6,8 +6,6 @@ rule train_ar:
         lambda wc: [str(paths.dataset("sft", "train"))] if trained("ar") else [],
     output:
         paths.model_metrics("ar"),
-    params:
-        identity=identity.plan_json(CFG, "train_ar", "ar"),
     log:
         paths.log("train_ar", "ar"),
     benchmark:
@@ -15,6 +13,8 @@ rule train_ar:
     threads: threads("train_ar")
     resources:
         **res("train_ar"),
+    params:
+        identity=identity.plan_json(CFG, "train_ar", "ar"),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} train-ar > {log} 2>&1"
 
@@ -29,8 +29,6 @@ rule sft_student:
         ),
     output:
         paths.model_metrics("bd3lm"),
-    params:
-        identity=identity.plan_json(CFG, "sft_student", "bd3lm"),
     log:
         paths.log("sft_student", "bd3lm"),
     benchmark:
@@ -38,16 +36,10 @@ rule sft_student:
     threads: threads("sft_student")
     resources:
         **res("sft_student"),
+    params:
+        identity=identity.plan_json(CFG, "sft_student", "bd3lm"),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} sft > {log} 2>&1"
-
-
-def teacher_inputs(wildcards):
-    if not trained(f"teacher_{wildcards.pipeline}"):
-        return []
-    kind = "sft_teacher_a" if wildcards.pipeline == "A" else "sft_teacher_b"
-    data = [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
-    return data + [str(paths.model_metrics("bd3lm"))]
 
 
 rule train_teacher:
@@ -55,8 +47,6 @@ rule train_teacher:
         teacher_inputs,
     output:
         paths.model_metrics("teacher_{pipeline}"),
-    params:
-        identity=lambda wc: identity.plan_json(CFG, "train_teacher", f"teacher_{wc.pipeline}"),
     log:
         paths.log("train_teacher", "{pipeline}"),
     benchmark:
@@ -64,5 +54,9 @@ rule train_teacher:
     threads: threads("train_teacher")
     resources:
         **res("train_teacher"),
+    params:
+        identity=lambda wc: identity.plan_json(
+            CFG, "train_teacher", f"teacher_{wc.pipeline}"
+        ),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} train-teacher --pipeline {wildcards.pipeline} > {log} 2>&1"

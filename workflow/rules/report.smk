@@ -23,26 +23,6 @@ REPORTED = {
 }
 
 
-# Results copied from elsewhere may be partial (one pipeline, no ablations...): with
-# TIDE_REPORT_PARTIAL=1 (`make report`), only the inputs that exist are declared and the report
-# marks the rest; in a DAG run every input is declared, so the report waits for all of them.
-REPORT_PARTIAL = os.environ.get("TIDE_REPORT_PARTIAL") == "1"
-
-
-def report_inputs(_wildcards):
-    inputs = {
-        "scores": [str(paths.scores_csv())],
-        "runs": [str(paths.run_summary(r.pipeline, r.name)) for r in RUNS],
-        "ablations": [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS],
-    }
-    # results/bench/*.json and results/scores_released.csv are read when present but not
-    # declared: declaring them would make `all` run the 15-minute `bench` rule or the
-    # released checkpoints' evaluations; `make report` regenerates after either.
-    if REPORT_PARTIAL:
-        inputs = {k: [f for f in v if os.path.exists(f)] for k, v in inputs.items()}
-    return inputs
-
-
 rule report:
     input:
         unpack(report_inputs),
