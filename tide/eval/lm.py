@@ -108,8 +108,9 @@ def load_checkpoint(pretrained: str, *, tokenizer: str, dtype: torch.dtype,
         raise ValueError(f"tide_bd3lm: checkpoint {pretrained!r} does not load as a BD3LM "
                          f"student ({type(exc).__name__}: {exc})") from exc
     if getattr(model.config, "mask_token_id", None) is None:
-        mask_id = tok.mask_token_id if tok.mask_token_id is not None else \
-            tok.get_vocab().get("<|mask|>")
+        from tide.models.build import mask_id_from_tokenizer
+
+        mask_id = mask_id_from_tokenizer(tok)
         if mask_id is None:
             raise ValueError(f"tide_bd3lm: checkpoint {pretrained!r}: config.json has no "
                              f"mask_token_id and tokenizer {tokenizer!r} no <|mask|> token")
