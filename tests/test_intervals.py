@@ -16,7 +16,7 @@ import pytest
 
 from tide.eval.stats import bootstrap_ci, paired_bootstrap, per_doc, score_interval
 from tide.report.intervals import write_interval_tables
-from tide.report.tables import load_reference_results
+from tide.report.paper import load_reference_results
 
 
 def _rows(task, values, metric="exact_match", filt="strict-match"):

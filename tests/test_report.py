@@ -11,13 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tide.report import formats as F
+from tide.report import layout as L
+from tide.report import paper as P
 from tide.report import tables as T
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _scores_without(model: str, benchmark: str) -> pd.DataFrame:
-    s = T.reference_as_scores()
+    s = P.reference_as_scores()
     return s[~((s.model == model) & (s.benchmark == benchmark))].reset_index(drop=True)
 
 
@@ -26,7 +29,7 @@ def _body_rows(latex: str) -> dict[str, str]:
     rows = {}
     for line in latex.splitlines():
         label = line.split(" & ")[0].strip()
-        if label in T.ROWS:
+        if label in L.ROWS:
             rows[label] = line
     return rows
 
@@ -35,13 +38,13 @@ def _body_rows(latex: str) -> dict[str, str]:
 
 
 def test_reference_files_layout():
-    ref = T.load_reference_results()
-    assert list(ref.index) == list(T.ROWS)
-    assert list(ref.columns) == list(T.MODELS)
+    ref = P.load_reference_results()
+    assert list(ref.index) == list(L.ROWS)
+    assert list(ref.columns) == list(L.MODELS)
     assert ref.notna().all().all()
     assert ref.at["GSM8K", "A_TIDE-Cross"] == 52.24
     assert ref.at["Avg", "B_TIDE-Shared"] == 33.55
-    eff = T.load_reference_efficiency()
+    eff = P.load_reference_efficiency()
     assert list(eff.columns) == ["model", "params_b", "peak_mem_gb", "tokens_per_s", "humaneval"]
     assert len(eff) == 5
     # model names with commas stay whole (the copied file does not quote them)
@@ -54,35 +57,35 @@ def test_reference_files_layout():
 
 
 def test_reference_scores_long_form():
-    s = T.reference_as_scores()
+    s = P.reference_as_scores()
     assert list(s.columns) == ["model", "benchmark", "metric", "value"]
-    assert len(s) == len(T.MODELS) * len(T.BENCHMARKS)
+    assert len(s) == len(L.MODELS) * len(L.BENCHMARKS)
     assert set(s.metric) == {"accuracy", "pass@1"}
     assert "Avg" not in set(s.benchmark)
 
 
 def test_reference_in_paper_table_out_cell_for_cell(tmp_path):
-    ref = T.load_reference_results()
-    ours = T.main_table(T.reference_as_scores())
-    assert list(ours.index) == list(T.ROWS) and list(ours.columns) == list(T.MODELS)
-    pd.testing.assert_frame_equal(T.round_table(ours), ref, check_exact=True)
+    ref = P.load_reference_results()
+    ours = T.main_table(P.reference_as_scores())
+    assert list(ours.index) == list(L.ROWS) and list(ours.columns) == list(L.MODELS)
+    pd.testing.assert_frame_equal(L.round_table(ours), ref, check_exact=True)
     # Same through a CSV file, and through the rendered CSV text.
     path = tmp_path / "scores.csv"
-    T.reference_as_scores().to_csv(path, index=False)
-    pd.testing.assert_frame_equal(T.round_table(T.main_table(path)), ref, check_exact=True)
-    csv = pd.read_csv(io.StringIO(T.to_csv(ours)), index_col="benchmark")
+    P.reference_as_scores().to_csv(path, index=False)
+    pd.testing.assert_frame_equal(L.round_table(T.main_table(path)), ref, check_exact=True)
+    csv = pd.read_csv(io.StringIO(F.to_csv(ours)), index_col="benchmark")
     pd.testing.assert_frame_equal(csv, ref, check_exact=True)
 
 
 def test_paper_averages_are_half_up_means():
     """The printed Avg are exact-decimal means rounded half-up (30.545 -> 30.55)."""
-    ref = T.load_reference_results()
-    for m in T.MODELS:
-        mean = ref.loc[list(T.BENCHMARKS), m].mean()
-        assert T.round_half_up(mean) == ref.at["Avg", m], m
-    assert T.round_half_up(244.36 / 8) == 30.55
-    assert T.round_half_up(30.5449) == 30.54
-    assert math.isnan(T.round_half_up(float("nan")))
+    ref = P.load_reference_results()
+    for m in L.MODELS:
+        mean = ref.loc[list(L.BENCHMARKS), m].mean()
+        assert L.round_half_up(mean) == ref.at["Avg", m], m
+    assert L.round_half_up(244.36 / 8) == 30.55
+    assert L.round_half_up(30.5449) == 30.54
+    assert math.isnan(L.round_half_up(float("nan")))
 
 
 # --------------------------------------------------------------------------- blanks
@@ -93,54 +96,54 @@ def test_missing_cell_is_blank_not_zero_and_avg_blank():
     assert math.isnan(ours.at["MATH", "B_KL"])
     assert math.isnan(ours.at["Avg", "B_KL"])
     assert (ours.fillna(-1) != 0).all().all()
-    others = [m for m in T.MODELS if m != "B_KL"]
+    others = [m for m in L.MODELS if m != "B_KL"]
     assert ours.loc["Avg", others].notna().all()
 
-    md = T.to_markdown(ours)
+    md = F.to_markdown(ours)
     rows = {line.split(" | ")[0].strip("| *"): line for line in md.splitlines()
             if line.startswith("| ")}
     assert rows["MATH"].split(" | ")[3] == "—"
     assert rows["Avg"].split(" | ")[3] == "—†"
     assert "0.00" not in rows["MATH"]
-    assert T.NOTE_BLANK in md and T.NOTE_AVG in md
+    assert L.NOTE_BLANK in md and L.NOTE_AVG in md
 
-    tex = T.to_latex(ours)
+    tex = F.to_latex(ours)
     assert _body_rows(tex)["MATH"].split(" & ")[3] == "--"
     assert _body_rows(tex)["Avg"].split(" & ")[3] == r"--$^\dagger$"
 
 
 def test_missing_model_entirely_gives_blank_column():
-    s = T.reference_as_scores()
+    s = P.reference_as_scores()
     ours = T.main_table(s[s.model != "A_CALM"])
     assert ours["A_CALM"].isna().all()
-    assert "—†" in T.to_markdown(ours)
-    assert T.to_csv(ours).splitlines()[1].split(",")[6] == ""
+    assert "—†" in F.to_markdown(ours)
+    assert F.to_csv(ours).splitlines()[1].split(",")[6] == ""
 
 
 def test_empty_scores_no_crash():
     ours = T.main_table(pd.DataFrame(columns=["model", "benchmark", "metric", "value"]))
     assert ours.isna().all().all()
-    assert T.to_markdown(ours).count("—†") == len(T.MODELS)
-    T.to_latex(ours)
+    assert F.to_markdown(ours).count("—†") == len(L.MODELS)
+    F.to_latex(ours)
 
 
 def test_complete_table_has_no_footnotes():
-    ours = T.main_table(T.reference_as_scores())
-    md = T.to_markdown(ours)
+    ours = T.main_table(P.reference_as_scores())
+    md = F.to_markdown(ours)
     assert "—" not in md and "†" not in md
-    assert "dagger" not in T.to_latex(ours)
+    assert "dagger" not in F.to_latex(ours)
 
 
 # --------------------------------------------------------------------------- bad input
 
 
 def test_unknown_model_and_benchmark_ignored_with_warning(caplog):
-    s = T.reference_as_scores()
+    s = P.reference_as_scores()
     extra = pd.DataFrame([["Llama-9B", "GSM8K", "accuracy", 10.0],
                           ["BD3LM", "ARC-C", "accuracy", 10.0]], columns=s.columns)
     with caplog.at_level(logging.WARNING, logger="tide.report.tables"):
         ours = T.main_table(pd.concat([s, extra]))
-    pd.testing.assert_frame_equal(T.round_table(ours), T.load_reference_results())
+    pd.testing.assert_frame_equal(L.round_table(ours), P.load_reference_results())
     text = caplog.text
     assert "Llama-9B" in text and "model" in text
     assert "ARC-C" in text and "benchmark" in text
@@ -148,7 +151,7 @@ def test_unknown_model_and_benchmark_ignored_with_warning(caplog):
 
 def test_scores_csv_missing_value_column_names_file_and_column(tmp_path):
     path = tmp_path / "scores.csv"
-    T.reference_as_scores().drop(columns="value").to_csv(path, index=False)
+    P.reference_as_scores().drop(columns="value").to_csv(path, index=False)
     with pytest.raises(ValueError) as e:
         T.main_table(path)
     msg = str(e.value)
@@ -156,21 +159,21 @@ def test_scores_csv_missing_value_column_names_file_and_column(tmp_path):
 
 
 def test_non_numeric_or_out_of_range_value_rejected(tmp_path):
-    s = T.reference_as_scores()
+    s = P.reference_as_scores()
     s["value"] = s["value"].astype(object)
     s.loc[3, "value"] = "4O.1"  # letter O: a typo, not a number
     path = tmp_path / "bad.csv"
     s.to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"bad\.csv.*'value'.*4O\.1"):
         T.main_table(path)
-    s = T.reference_as_scores()
+    s = P.reference_as_scores()
     s.loc[0, "value"] = 0.5 * 300
     with pytest.raises(ValueError, match=r"\[0, 100\]"):
         T.main_table(s)
 
 
 def test_duplicate_cells_rejected():
-    s = T.reference_as_scores()
+    s = P.reference_as_scores()
     dup = s.iloc[[0]].assign(metric="flexible-extract")
     with pytest.raises(ValueError, match="one row per"):
         T.main_table(pd.concat([s, dup]))
@@ -185,10 +188,10 @@ def test_missing_scores_file():
 
 
 def test_markdown_spanning_header_and_values():
-    md = T.to_markdown(T.main_table(T.reference_as_scores()))
+    md = F.to_markdown(T.main_table(P.reference_as_scores()))
     lines = md.splitlines()
-    assert T.PIPELINE_B in lines[0] and T.PIPELINE_A in lines[0]
-    assert lines[0].index(T.PIPELINE_B) < lines[0].index(T.PIPELINE_A)
+    assert L.PIPELINE_B in lines[0] and L.PIPELINE_A in lines[0]
+    assert lines[0].index(L.PIPELINE_B) < lines[0].index(L.PIPELINE_A)
     assert set(lines[1].replace("|", "").replace(":", "").replace("-", "")) == set()
     assert "**KL**" in lines[2] and "**CALM**" in lines[2]
     assert "| **Avg** | 40.91 | 32.67 | 30.55 |" in md
@@ -196,8 +199,8 @@ def test_markdown_spanning_header_and_values():
 
 
 def test_latex_booktabs_multicolumn_and_bold_best():
-    ours = T.main_table(T.reference_as_scores())
-    tex = T.to_latex(ours)
+    ours = T.main_table(P.reference_as_scores())
+    tex = F.to_latex(ours)
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
         assert rule in tex
     assert r"\multicolumn{3}{c}{Pipeline B: shared tokenizer (WeDLM-8B)}" in tex
@@ -205,8 +208,8 @@ def test_latex_booktabs_multicolumn_and_bold_best():
     assert r"\cmidrule(lr){4-6}" in tex and r"\cmidrule(lr){7-9}" in tex
     assert tex.startswith(r"\begin{tabular}{lrrrrrrrr}")
     rows = _body_rows(tex)
-    ref = T.load_reference_results()
-    for row in T.ROWS:
+    ref = P.load_reference_results()
+    for row in L.ROWS:
         bold = re.findall(r"\\textbf\{([0-9.]+)\}", rows[row])
         assert bold == [f"{ref.loc[row].max():.2f}"], row
     assert r"\textbf{59.60}" in rows["GSM8K"]
@@ -214,12 +217,12 @@ def test_latex_booktabs_multicolumn_and_bold_best():
 
 
 def test_latex_bold_among_subset_and_ties():
-    ours = T.main_table(T.reference_as_scores())
-    students = [m for m in T.MODELS if m != "AR_Qwen3-0.6B"]
-    rows = _body_rows(T.to_latex(ours, bold_columns=students))
+    ours = T.main_table(P.reference_as_scores())
+    students = [m for m in L.MODELS if m != "AR_Qwen3-0.6B"]
+    rows = _body_rows(F.to_latex(ours, bold_columns=students))
     assert r"\textbf{52.24}" in rows["GSM8K"] and r"\textbf{59.60}" not in rows["GSM8K"]
     ours.loc["MBPP", "BD3LM"] = 38.6  # ties with A_TIDE-Cross at 2 decimals
-    rows = _body_rows(T.to_latex(ours, bold_columns=students))
+    rows = _body_rows(F.to_latex(ours, bold_columns=students))
     assert rows["MBPP"].count(r"\textbf{38.60}") == 2
 
 
@@ -227,10 +230,10 @@ def test_latex_bold_among_subset_and_ties():
 
 
 def test_delta_zero_when_ours_equals_paper():
-    delta = T.delta_to_paper(T.main_table(T.reference_as_scores()))
-    assert list(delta.index) == list(T.ROWS) and list(delta.columns) == list(T.MODELS)
+    delta = T.delta_to_paper(T.main_table(P.reference_as_scores()))
+    assert list(delta.index) == list(L.ROWS) and list(delta.columns) == list(L.MODELS)
     assert (delta == 0.0).all().all()
-    assert "-0.00" not in T.to_markdown(delta, signed=True)
+    assert "-0.00" not in F.to_markdown(delta, signed=True)
 
 
 def test_delta_blank_where_ours_blank_and_signed():
@@ -240,7 +243,7 @@ def test_delta_blank_where_ours_blank_and_signed():
     assert math.isnan(delta.at["BBH", "A_CALM"]) and math.isnan(delta.at["Avg", "A_CALM"])
     assert delta.at["GSM8K", "BD3LM"] == 1.0
     assert delta.at["Avg", "BD3LM"] == 0.12  # 32.79125 -> 32.79, paper 32.67
-    md = T.to_markdown(delta, signed=True)
+    md = F.to_markdown(delta, signed=True)
     assert "| GSM8K | 0.00 | +1.00 |" in md
 
 
@@ -266,18 +269,18 @@ def test_write_main_tables(tmp_path):
 
 def test_html_table_spanning_header_bold_best_and_marked_blanks():
     ours = T.main_table(_scores_without("B_KL", "MATH"))
-    html = T.to_html(ours, table_id="t")
+    html = F.to_html(ours, table_id="t")
     head = html[:html.index("</thead>")]
-    assert f'<th colspan="3" class="span">{T.PIPELINE_B}</th>' in head
-    assert f'<th colspan="3" class="span">{T.PIPELINE_A}</th>' in head
-    assert head.index(T.PIPELINE_B) < head.index(T.PIPELINE_A)
+    assert f'<th colspan="3" class="span">{L.PIPELINE_B}</th>' in head
+    assert f'<th colspan="3" class="span">{L.PIPELINE_A}</th>' in head
+    assert head.index(L.PIPELINE_B) < head.index(L.PIPELINE_A)
     rows = {r.split("</td>")[0].split(">")[-1]: r for r in html.split("<tr") if "<td" in r}
     assert '<td class="best">59.60</td>' in rows["GSM8K"]
     assert rows["GSM8K"].count('class="best"') == 1
     assert '<td class="blank">—</td>' in rows["MATH"]
     assert '<td class="blank">—†</td>' in rows["Avg"] and 'class="avg"' in rows["Avg"]
-    assert T.NOTE_AVG.replace("'", "&#x27;") in html
-    delta = T.to_html(T.delta_to_paper(ours), signed=True, bold_columns=())
+    assert L.NOTE_AVG.replace("'", "&#x27;") in html
+    delta = F.to_html(T.delta_to_paper(ours), signed=True, bold_columns=())
     assert 'class="best"' not in delta and "+0.00" not in delta
 
 

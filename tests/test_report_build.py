@@ -173,7 +173,7 @@ def test_vocabulary_matches_the_protocol_table():
 
 def test_main_table_from_tiny_scores_marks_unevaluated_benchmarks(tmp_path, cfg):
     from tide.report.build import build_report
-    from tide.report.tables import BENCHMARKS
+    from tide.report.layout import BENCHMARKS
 
     root = make_results(tmp_path / "results", cfg, skip_scores={("B_kl", "gsm8k")})
     build_report(cfg, tmp_path / "reports", root=root)
@@ -197,7 +197,7 @@ def test_paper_numbers_in_paper_table_out_through_tide_report(tmp_path, cfg):
     """The reference numbers as scores.csv: `tide report` gives the paper's table back cell
     for cell (averages recomputed, equal to the printed ones) and ours − paper is all zero."""
     from tide.cli import main
-    from tide.report.tables import load_reference_results, reference_as_scores
+    from tide.report.paper import load_reference_results, reference_as_scores
 
     root = tmp_path / "results"
     root.mkdir()
@@ -214,7 +214,7 @@ def test_paper_numbers_in_paper_table_out_through_tide_report(tmp_path, cfg):
 
 def test_released_checkpoints_against_the_paper_in_vs_paper(tmp_path, cfg):
     from tide.report.build import build_report
-    from tide.report.tables import reference_as_scores
+    from tide.report.paper import reference_as_scores
 
     root = make_results(tmp_path / "results", cfg)
     rel = reference_as_scores()

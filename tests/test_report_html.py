@@ -202,7 +202,7 @@ def _open_result(browser: WebDriver, category: str, result: str, shows: str) -> 
 
 
 def test_html_report_renders_main_table_and_heatmap_in_chromium(html_report, browser):
-    from tide.report.tables import PIPELINE_A, PIPELINE_B
+    from tide.report.layout import PIPELINE_A, PIPELINE_B
 
     browser("POST", "/url", {"url": html_report.as_uri()})
     assert browser.js("return typeof app") == "object", "the report's app did not start"

@@ -29,7 +29,7 @@ import pandas as pd
 
 from tide import vocab
 from tide.report.render import html_notes, html_table, markdown_table
-from tide.report.tables import AVG, BLANK_MD, round_half_up
+from tide.report.layout import AVG, BLANK_MD, round_half_up
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tide.report.tables import load_reference_efficiency
+from tide.report.paper import load_reference_efficiency
 
 log = logging.getLogger(__name__)
 

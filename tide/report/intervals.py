@@ -27,8 +27,8 @@ import pandas as pd
 
 from tide.eval.stats import METHOD, bootstrap_ci, paired_bootstrap, read_per_doc
 from tide.io import atomic_write_text
-from tide.report.tables import (BENCHMARKS, DISPLAY, MODELS, NOTE_AR, load_reference_results,
-                                round_half_up)
+from tide.report.layout import BENCHMARKS, DISPLAY, MODELS, NOTE_AR, round_half_up
+from tide.report.paper import load_reference_results
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,9 @@ def _delta_text(r) -> list[str]:
 
 
 def _tex_text(text: str) -> str:
-    from tide.report.tables import _tex_escape
+    from tide.report.formats import tex_escape
 
-    text = _tex_escape(text)  # the marks are not special to TeX's escaping: swap them after
+    text = tex_escape(text)  # the marks are not special to TeX's escaping: swap them after
     for a, b in (("✓", r"$\checkmark$"), ("✗", r"$\times$"), ("±", r"$\pm$"), ("—", "--")):
         text = text.replace(a, b)
     return text
