@@ -23,7 +23,7 @@ from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
 
 from test_sampler import make_student, make_tokenizer  # noqa: E402
-from tide.eval import run  # noqa: E402
+from tide.eval import routes, run, taskfiles  # noqa: E402
 from tide.likelihood import stratified_mask_counts  # noqa: E402
 from tide.eval.lm import TideBD3LM, cut_at_stop, request_seed  # noqa: E402
 from tide.models.masks import bd3lm_mask, to_model_mask  # noqa: E402
@@ -156,16 +156,16 @@ def test_benchmark_registry():
 def test_offline_yaml_includes_base(data, tmp_path):
     import yaml
 
-    path = run.write_offline_task("tide_gsm8k_cot", {"test": str(data["gsm8k"])}, tmp_path)
+    path = routes.write_offline_task("tide_gsm8k_cot", {"test": str(data["gsm8k"])}, tmp_path)
     cfg = yaml.safe_load(path.read_text())
-    assert cfg["include"] == str(run.task_yaml("tide_gsm8k_cot")) and cfg["dataset_path"] == "json"
+    assert cfg["include"] == str(taskfiles.task_yaml("tide_gsm8k_cot")) and cfg["dataset_path"] == "json"
     assert cfg["dataset_name"] is None
     assert cfg["dataset_kwargs"]["data_files"]["test"] == str(data["gsm8k"].resolve())
     assert set(cfg) == {"include", "dataset_path", "dataset_name", "dataset_kwargs"}
     with pytest.raises(FileNotFoundError, match="no file at"):
-        run.write_offline_task("tide_gsm8k_cot", {"test": str(tmp_path / "missing.jsonl")}, tmp_path)
+        routes.write_offline_task("tide_gsm8k_cot", {"test": str(tmp_path / "missing.jsonl")}, tmp_path)
     with pytest.raises(ValueError, match="expected a 'test' entry"):
-        run.write_offline_task("tide_gsm8k_cot", {"train": str(data["gsm8k"])}, tmp_path)
+        routes.write_offline_task("tide_gsm8k_cot", {"train": str(data["gsm8k"])}, tmp_path)
 
 
 # ---------------------------------------------------------------- oracle and constant LMs
@@ -179,7 +179,7 @@ def test_oracle_scores_100_on_gsm8k(data, tmp_path):
     # same task definition as the base YAML, data from the local file
     import yaml
 
-    base = yaml.safe_load(run.task_yaml("tide_gsm8k_cot").read_text())
+    base = yaml.safe_load(taskfiles.task_yaml("tide_gsm8k_cot").read_text())
     cfg = _results(tmp_path / "gsm8k")["configs"]["tide_gsm8k_cot"]
     assert cfg["doc_to_text"] == base["doc_to_text"] and cfg["dataset_path"] == "json"
     samples = [json.loads(x) for x in (tmp_path / "gsm8k" / "samples.jsonl").read_text().splitlines()]

@@ -28,7 +28,7 @@ from lm_eval.api.registry import register_model  # noqa: E402
 
 from tide import stages  # noqa: E402
 from tide.config import load_config  # noqa: E402
-from tide.eval import run, tiny_data  # noqa: E402
+from tide.eval import run, taskfiles, tiny_data  # noqa: E402
 from tide.eval.benchmarks import BENCHMARKS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,14 +55,14 @@ PINNED = json.loads((Path(__file__).parent / "fixtures" / "eval_task_hashes.json
 
 
 def test_task_files_are_pinned():
-    found = {str(p.relative_to(run.TASKS_DIR)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(run.TASKS_DIR.rglob("*")) if p.is_file() and p.suffix != ".pyc"
+    found = {str(p.relative_to(taskfiles.TASKS_DIR)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(taskfiles.TASKS_DIR.rglob("*")) if p.is_file() and p.suffix != ".pyc"
              and "__pycache__" not in p.parts}
     assert found == PINNED
     for name in BENCHMARKS:
-        hashes = run.task_file_hashes(BENCHMARKS[name].task)
+        hashes = taskfiles.task_file_hashes(BENCHMARKS[name].task)
         assert hashes and all(PINNED[k] == v for k, v in hashes.items())
-    assert len(run.task_file_hashes("tide_bbh")) == 1 + 27 + 1  # group + subtasks + template
+    assert len(taskfiles.task_file_hashes("tide_bbh")) == 1 + 27 + 1  # group + subtasks + template
 
 
 @pytest.mark.parametrize("name", sorted(SPEC_TABLE))
@@ -71,9 +71,9 @@ def test_task_fields_follow_spec(name):
     b = run.benchmark_spec(name)
     assert (b.upstream_task, b.num_fewshot, b.max_new_tokens, b.block_size) == \
         (upstream, shots, new_tokens, 32)
-    run.validate_task(b.task)
-    for sub in run.subtasks(b.task):
-        cfg = run.task_config(sub)
+    taskfiles.validate_task(b.task)
+    for sub in taskfiles.subtasks(b.task):
+        cfg = taskfiles.task_config(sub)
         assert cfg["dataset_path"] == dataset and cfg["test_split"] == split, sub
         assert cfg["output_type"] == "generate_until"
         assert cfg["num_fewshot"] == shots, sub
@@ -81,7 +81,7 @@ def test_task_fields_follow_spec(name):
         assert cfg["generation_kwargs"].get("do_sample") is False
         if b.filter not in ("none",):
             assert b.filter in [f["name"] for f in cfg["filter_list"]], sub
-    subs = run.subtasks(b.task)
+    subs = taskfiles.subtasks(b.task)
     assert len(subs) == {"bbh": 27, "math": 7}.get(name, 1)
 
 
@@ -96,18 +96,18 @@ def test_prompts_match_upstream_lm_eval():
     doc = {"question": "Which is a prime?", "options": ["4", " 6 ", "7", "9", "10", "12", "14",
                                                         "15", "16", "18", "20"],
            "answer": "C", "category": "math", "cot_content": ""}
-    cfg = run.task_config("tide_mmlu_pro")
+    cfg = taskfiles.task_config("tide_mmlu_pro")
     from lm_eval.utils import apply_template  # lm-eval's own Jinja environment
 
     assert apply_template(cfg["doc_to_text"], doc) == \
         pro_utils.format_cot_example(doc, including_answer=False)
     import lm_eval
 
-    upstream = run._read_yaml(Path(lm_eval.__file__).parent / "tasks/mmlu_pro/mmlu_pro_math.yaml")
+    upstream = taskfiles._read_yaml(Path(lm_eval.__file__).parent / "tasks/mmlu_pro/mmlu_pro_math.yaml")
     assert apply_template(cfg["description"], doc) == upstream["description"]
     for text in ["A man [title] is seen.  He  [step] runs", " plain text "]:
         assert task_utils._hellaswag_clean(text) == hs_utils.preprocess(text)
-    up = {t: run.task_config(t) for t in ("tide_humaneval_instruct", "tide_mbpp_instruct")}
+    up = {t: taskfiles.task_config(t) for t in ("tide_humaneval_instruct", "tide_mbpp_instruct")}
     assert up["tide_humaneval_instruct"]["doc_to_text"].startswith(
         "Write a solution to the following problem and make sure that it passes the tests:")
     assert up["tide_mbpp_instruct"]["gen_prefix"] == "\n```python\n"
@@ -296,10 +296,10 @@ def test_oracle_scores_100_on_all_eight(tiny_eval_data, tmp_path):
         for sub in score["subtasks"]:  # the base task definitions, data from local files
             cfg = results["configs"][sub]
             assert cfg["dataset_path"] == "json"
-            base = run.task_config(sub)
+            base = taskfiles.task_config(sub)
             assert cfg["output_type"] == base["output_type"] and cfg["test_split"] == base["test_split"]
         assert set(score["task_hashes"]) == set(score["subtasks"])
-        assert score["task_files"] == run.task_file_hashes(BENCHMARKS[name].task)
+        assert score["task_files"] == taskfiles.task_file_hashes(BENCHMARKS[name].task)
         assert score["lm_eval"] == "0.4.13" and score["seed"] == 1234 and score["batch_size"] == 2
 
 
@@ -328,18 +328,18 @@ def test_bad_benchmark_name():
 
 def test_task_file_missing_a_field(tmp_path, monkeypatch):
     tasks = tmp_path / "tasks"
-    shutil.copytree(run.TASKS_DIR, tasks)
+    shutil.copytree(taskfiles.TASKS_DIR, tasks)
     path = tasks / "tide_mmlu_pro.yaml"
     path.write_text(path.read_text().replace("doc_to_target: answer\n", ""))
-    monkeypatch.setattr(run, "TASKS_DIR", tasks)
+    monkeypatch.setattr(taskfiles, "TASKS_DIR", tasks)
     with pytest.raises(ValueError, match=r"tide_mmlu_pro.yaml: task 'tide_mmlu_pro' lacks "
                                          r"field\(s\) \['doc_to_target'\]"):
-        run.validate_task("tide_mmlu_pro")
+        taskfiles.validate_task("tide_mmlu_pro")
     group = tasks / "tide_bbh.yaml"
     group.write_text(group.read_text().replace("aggregate_metric_list", "aggregate_metrics"))
     with pytest.raises(ValueError, match=r"tide_bbh.yaml: group file lacks field\(s\) "
                                          r"\['aggregate_metric_list'\]"):
-        run.validate_task("tide_bbh")
+        taskfiles.validate_task("tide_bbh")
 
 
 def test_checkpoint_that_does_not_load(tmp_path):

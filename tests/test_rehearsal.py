@@ -252,7 +252,7 @@ def test_pinned_revision_is_the_one_loaded_not_main(hf_home, tmp_path):
 
 
 def test_every_eval_dataset_resolves_at_its_revision_with_the_task_columns(hf_home):
-    from tide.eval.run import task_config
+    from tide.eval.taskfiles import task_config
 
     paper = load_config(PAPER)
     revisions = paper["revisions"]

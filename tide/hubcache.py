@@ -208,13 +208,14 @@ def load_hub_dataset(hub_id: str, name: str | None, split: str, revision: str | 
 
 def eval_dataset_requests(benchmarks) -> list[tuple[str, str | None, str]]:
     """``[(hub id, config, split)]`` the task YAMLs of ``benchmarks`` read (subtasks too)."""
-    from tide.eval.run import benchmark_spec, subtasks, task_config
+    from tide.eval.run import benchmark_spec
+    from tide.eval.taskfiles import eval_split, subtasks, task_config
 
     out = []
     for name in benchmarks:
         for sub in subtasks(benchmark_spec(name).task):
             cfg = task_config(sub)
-            req = (cfg["dataset_path"], cfg.get("dataset_name"), cfg.get("test_split", "test"))
+            req = (cfg["dataset_path"], cfg.get("dataset_name"), eval_split(sub))
             if req not in out:
                 out.append(req)
     return out

@@ -31,7 +31,7 @@ GENERATE_RULE = "eval_generate"
 
 def eval_docs(cfg, benchmark: str) -> int:
     """Documents evaluated: the split's size, or ``limit`` per (sub)task when set."""
-    from tide.eval.run import subtasks
+    from tide.eval.taskfiles import subtasks
 
     bench = BENCHMARKS[benchmark]
     limit = cfg["eval"].get("limit")

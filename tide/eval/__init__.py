@@ -3,6 +3,9 @@
 - ``tide.eval.benchmarks``: the protocol table of docs/method.md §E4 (import-light).
 - ``tide.eval.lm``: ``tide_bd3lm``, the BD3LM student as an lm-eval ``LM`` (imports lm-eval).
 - ``tide.eval.run``: ``evaluate(...)`` → results.json, samples.jsonl, score.json.
+- ``tide.eval.taskfiles``: our task files found by name, read with their includes, checked
+  and hashed; ``tide.eval.routes``: where the items come from (hub, pinned hub cache through
+  ``tide.eval.hubdata``, local JSON lines).
 - ``tide/eval/tasks/``: our task definitions for the eight benchmarks (§E4; BBH and MATH as
   groups of subtasks), pinned by tests/fixtures/eval_task_hashes.json. The single source of
   truth: offline runs only swap the data source.

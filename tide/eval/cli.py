@@ -26,7 +26,7 @@ def lm_eval_command(model: str, args: dict, bench, *, batch_size: int, limit=Non
     tide/eval/tasks, or the derived offline YAMLs kept next to the result) as in
     ``tide.eval.run``; ``--confirm_run_unsafe_code`` only where code runs.
     """
-    from tide.eval.run import TASKS_DIR
+    from tide.eval.taskfiles import TASKS_DIR
 
     margs = ",".join(f"{k}={v}" for k, v in args.items())
     cmd = [python, "-m", "tide.eval.cli", "--model", model, "--model_args", margs,

@@ -21,12 +21,12 @@ log = logging.getLogger(__name__)
 
 def resolve_task_data(task: str, revisions: dict) -> dict:
     """``{dataset_path, dataset_name, split, revision, resolved_commit, builder, files}``."""
-    from tide.eval.run import task_config
+    from tide.eval.taskfiles import eval_split, task_config
     from tide.hubcache import dataset_data_files, refuse_standin, resolved_commit
 
     cfg = task_config(task)
     hub_id, name = cfg["dataset_path"], cfg.get("dataset_name")
-    split = cfg.get("test_split", "test")
+    split = eval_split(task)
     rev = revisions.get(hub_id)
     refuse_standin(hub_id, rev, repo_type="dataset")
     builder, files = dataset_data_files(hub_id, name, split, rev)
@@ -38,7 +38,7 @@ def write_hub_tasks(task: str, include_dir: Path, revisions: dict,
                     max_subtasks: int | None = None) -> tuple[list[str], dict]:
     """Derived YAMLs in ``include_dir`` for ``task`` (a group: its first ``max_subtasks``
     subtasks, or all) reading local hub files. Returns (subtasks, {subtask: resolution})."""
-    from tide.eval.run import subtasks, task_config, task_yaml
+    from tide.eval.taskfiles import subtasks, task_config, task_yaml
 
     subs = subtasks(task)
     if max_subtasks is not None:

@@ -7,17 +7,12 @@ YAMLs (``tide/eval/tasks``), then writes, atomically, into ``out_dir``:
 - ``samples.jsonl``: the logged samples (one JSON object per document and filter),
 - ``score.json``: the one number the report reads, with what produced it.
 
-Offline / tiny path (docs/method.md §E3 "Offline"): with ``data_files`` the same task definition is
-used, only its data source changes: a derived YAML, written at run time into a temporary
-include dir, ``include:``s the base YAML by absolute path and overrides ``dataset_path: json``,
-``dataset_name: null`` and ``dataset_kwargs.data_files`` (absolute paths: docs/method.md §P2). Group
-benchmarks (BBH, MATH) get a derived group over the subtasks that have a local file, with
-the base group's aggregation.
+Offline / tiny path, hub cache: the data routes of tide.eval.routes (docs/method.md §E3).
 
-Before lm-eval runs, the benchmark name and every task file's required fields are checked;
-errors name the file and the field. score.json records the sampler settings, batch size,
-seed, lm-eval version, lm-eval's task hashes, the sha256 of our task files and the
-equivalent ``lm_eval`` command.
+Before lm-eval runs, the benchmark name and every task file's required fields are checked
+(tide.eval.taskfiles); errors name the file and the field. score.json records the sampler
+settings, batch size, seed, lm-eval version, lm-eval's task hashes, the sha256 of our task
+files and the equivalent ``lm_eval`` command.
 
 The student runs as ``tide_bd3lm`` (tide.eval.lm), the AR baseline through lm-eval's own
 ``hf`` model on the same tasks.
@@ -30,104 +25,18 @@ import json
 import logging
 import os
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tide.eval.benchmarks import BENCHMARKS, Benchmark
+from tide.eval.routes import include_dir_for
+from tide.eval.taskfiles import TASKS_DIR, task_file_hashes, task_index, validate_task
 from tide.io import atomic_dir, atomic_write_json, atomic_write_text, provenance
 
 log = logging.getLogger(__name__)
 
-TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 #: lm-eval model names this runner knows how to parameterise
 MODELS = ("tide_bd3lm", "hf")
-
-#: fields every task file must define (group files: GROUP_FIELDS); checked before a run
-TASK_FIELDS = ("task", "dataset_path", "output_type", "test_split", "doc_to_text",
-               "doc_to_target", "metric_list")
-GROUP_FIELDS = ("group", "task", "aggregate_metric_list")
-
-
-class _AnyTagLoader(yaml.SafeLoader):
-    """safe_load that reads ``!function x.y`` as the string (indexing only, no imports)."""
-
-
-_AnyTagLoader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node))
-
-
-def _read_yaml(path: Path) -> dict:
-    with open(path) as f:
-        cfg = yaml.load(f, Loader=_AnyTagLoader)  # noqa: S506  (safe loader + string tags)
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: expected a YAML mapping, found {type(cfg).__name__}")
-    return cfg
-
-
-def task_index(tasks_dir: Path | None = None) -> dict[str, Path]:
-    """``{task or group name: yaml path}`` of every task file under ``tasks_dir``."""
-    return dict(_task_index(Path(tasks_dir or TASKS_DIR)))
-
-
-@lru_cache(maxsize=8)
-def _task_index(tasks_dir: Path) -> dict[str, Path]:
-    index: dict[str, Path] = {}
-    for path in sorted(tasks_dir.rglob("*.yaml")):
-        cfg = _read_yaml(path)
-        name = cfg.get("group") or cfg.get("task")
-        if not isinstance(name, str):
-            raise ValueError(f"{path}: field 'task' (or 'group') missing; expected the task name")
-        if name in index:
-            raise ValueError(f"{path}: task {name!r} is also defined in {index[name]}")
-        index[name] = path
-    return index
-
-
-def task_yaml(task: str) -> Path:
-    index = task_index()
-    if task not in index:
-        raise ValueError(f"task {task!r}: no task file in {TASKS_DIR}; found {sorted(index)}")
-    return index[task]
-
-
-def task_config(task: str) -> dict:
-    """The task's configuration with its ``include`` chain merged (no functions imported)."""
-    path = task_yaml(task)
-    cfg = _read_yaml(path)
-    merged: dict = {}
-    for inc in ([cfg.pop("include")] if isinstance(cfg.get("include"), str)
-                else cfg.pop("include", None) or []):
-        inc_path = (path.parent / inc) if not Path(inc).is_absolute() else Path(inc)
-        if not inc_path.is_file():
-            raise ValueError(f"{path}: field 'include': no file at {inc_path}")
-        merged.update(_read_yaml(inc_path))
-    merged.update(cfg)
-    return merged
-
-
-def subtasks(task: str) -> list[str]:
-    """A group's tasks, or ``[task]`` for a plain task."""
-    cfg = task_config(task)
-    return list(cfg["task"]) if "group" in cfg else [task]
-
-
-def validate_task(task: str) -> None:
-    """Stop before lm-eval runs when a task file lacks a field (error names file and field)."""
-    cfg = task_config(task)
-    if "group" in cfg:
-        missing = [f for f in GROUP_FIELDS if f not in cfg]
-        if missing:
-            raise ValueError(f"{task_yaml(task)}: group file lacks field(s) {missing}; "
-                             f"expected {list(GROUP_FIELDS)}")
-        for sub in cfg["task"]:
-            validate_task(sub)
-        return
-    missing = [f for f in TASK_FIELDS if f not in cfg]
-    if missing:
-        raise ValueError(f"{task_yaml(task)}: task {task!r} lacks field(s) {missing}; expected "
-                         f"all of {list(TASK_FIELDS)} (here or in its include)")
 
 
 def available_benchmarks() -> list[str]:
@@ -142,78 +51,6 @@ def benchmark_spec(name: str) -> Benchmark:
     if name not in valid:
         raise ValueError(f"benchmark: unknown or unsupported {name!r}; expected one of {valid}")
     return BENCHMARKS[name]
-
-
-def _base_test_split(task: str) -> str:
-    return task_config(task).get("test_split", "test")
-
-
-def normalise_data_files(data_files: dict | str | os.PathLike | None) -> dict[str, str] | None:
-    """``path`` or ``{split: path}`` → ``{split: absolute path}`` (docs/method.md §P2); None stays None."""
-    if not data_files:
-        return None
-    if isinstance(data_files, (str, os.PathLike)):
-        data_files = {"test": data_files}
-    return {str(k): str(Path(v).expanduser().resolve()) for k, v in data_files.items()}
-
-
-def write_offline_task(task: str, data_files: dict | str, include_dir: Path) -> Path:
-    """Write ``include_dir/{task}.yaml``: the base task, data read from local JSON lines."""
-    data_files = normalise_data_files(data_files) or {}
-    split = _base_test_split(task)
-    if split not in data_files:
-        raise ValueError(f"data_files for task {task}: expected a {split!r} entry "
-                         f"(its test_split in {task_yaml(task)}), found {sorted(data_files)}")
-    for key, path in data_files.items():
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"data_files[{key!r}] for task {task}: no file at {path}")
-    derived = {"include": str(task_yaml(task)), "dataset_path": "json", "dataset_name": None,
-               "dataset_kwargs": {"data_files": data_files}}
-    out = Path(include_dir) / f"{task}.yaml"
-    out.write_text("# generated by tide.eval.run: base task, local data\n"
-                   + yaml.safe_dump(derived, sort_keys=True))
-    return out
-
-
-def offline_data_files(task: str, data_dir: Path) -> dict[str, dict[str, str]]:
-    """``{subtask: {test_split: data_dir/<subtask>.jsonl}}`` for the subtasks that have a file.
-
-    The tiny route may cover only some subtasks of a group (e.g. 2 of BBH's 27)."""
-    found = {}
-    for sub in subtasks(task):
-        path = Path(data_dir) / f"{sub}.jsonl"
-        if path.is_file():
-            found[sub] = {_base_test_split(sub): str(path.resolve())}
-    if not found:
-        raise FileNotFoundError(f"offline data for {task}: no <task>.jsonl in {data_dir} for any "
-                                f"of {subtasks(task)}")
-    return found
-
-
-def write_offline_tasks(task: str, data: dict | str | os.PathLike, include_dir: Path) -> list[str]:
-    """Offline route (docs/method.md §E3): derived YAMLs in ``include_dir`` that include the base files.
-
-    ``data``: a directory with ``<subtask>.jsonl`` files, or (plain tasks) a file or
-    ``{split: file}``. A group gets a derived group file listing the subtasks with data;
-    its aggregation is the base group's. Returns the subtasks evaluated.
-    """
-    is_dir = isinstance(data, (str, os.PathLike)) and Path(data).is_dir()
-    if not is_dir:
-        if "group" in task_config(task):
-            raise ValueError(f"data for group {task}: expected a directory of <subtask>.jsonl "
-                             f"files, found {data}")
-        write_offline_task(task, data, include_dir)
-        return [task]
-    files = offline_data_files(task, Path(data))
-    for sub, data_files in files.items():
-        write_offline_task(sub, data_files, include_dir)
-    cfg = task_config(task)
-    if "group" in cfg:
-        group = {k: v for k, v in cfg.items() if k != "task"} | {"task": sorted(files)}
-        (Path(include_dir) / f"{task}.yaml").write_text(
-            "# generated by tide.eval.run: the base group over the subtasks with local data\n"
-            + yaml.safe_dump(group, sort_keys=True))
-    return sorted(files)
 
 
 def _parse_model_args(model_args: dict | str | None) -> dict:
@@ -277,28 +114,6 @@ def _n_docs(results: dict, tasks: list[str]) -> int:
     return sum(int(counts[t]["effective"]) for t in tasks if t in counts)
 
 
-def task_file_hashes(task: str) -> dict[str, str]:
-    """sha256 of every pinned file defining ``task`` (its YAML, includes, subtasks)."""
-    import hashlib
-
-    paths: set[Path] = set()
-
-    def add(name: str) -> None:
-        path = task_yaml(name)
-        paths.add(path)
-        cfg = _read_yaml(path)
-        incs = cfg.get("include") or []
-        for inc in [incs] if isinstance(incs, str) else incs:
-            paths.add((path.parent / inc).resolve())
-        if "group" in cfg:
-            for sub in cfg["task"]:
-                add(sub)
-
-    add(task)
-    return {str(p.relative_to(TASKS_DIR)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(paths)}
-
-
 def _score(results: dict, bench: Benchmark, model: str, args: dict, *, batch_size: int,
            seed: int, limit, data, tasks: list[str]) -> dict:
     task_res = results["results"].get(bench.task) or results.get("groups", {}).get(bench.task)
@@ -349,33 +164,6 @@ def _write_outputs(out_dir, results: dict, score: dict, include_dir: Path | None
         if include_dir is not None and Path(include_dir) != TASKS_DIR:
             shutil.copytree(include_dir, tmp / "tasks")
         atomic_write_json(tmp / "score.json", score)
-
-
-def include_dir_for(bench: Benchmark, data_files, tmp: Path, hub_revisions: dict | None = None,
-                    max_subtasks: int | None = None) -> tuple[Path, list[str], Any]:
-    """(lm-eval include dir, subtasks, data label) of one evaluation's data route.
-
-    Local items (``data_files``: derived offline YAMLs in ``tmp``), the hub datasets read
-    from the local hub cache at pinned revisions (``hub_revisions``: derived YAMLs in
-    ``tmp``, tide.eval.hubdata), or our task files reading the hub datasets directly.
-    """
-    if data_files:
-        return tmp, write_offline_tasks(bench.task, data_files, tmp), data_label(data_files)
-    if hub_revisions is not None:
-        from tide.eval.hubdata import write_hub_tasks
-
-        tasks, data = write_hub_tasks(bench.task, tmp, hub_revisions, max_subtasks)
-        return tmp, tasks, data
-    return TASKS_DIR, subtasks(bench.task), "hub"
-
-
-def data_label(data_files) -> Any:
-    """What score.json records as the data source."""
-    if not data_files:
-        return "hub"
-    if isinstance(data_files, (str, os.PathLike)):
-        return str(Path(data_files).resolve())
-    return normalise_data_files(data_files)
 
 
 def finish(results: dict | None, bench: Benchmark, model: str, args: dict, out_dir, *,

@@ -25,8 +25,10 @@ from pathlib import Path
 from lm_eval.api.model import LM
 
 from tide.eval import run as ev
+from tide.eval.routes import include_dir_for
 from tide.eval.store import (GenerationStore, check_progress, mark_finished, merge_stores,
                              parse_shard, shard_of, weights_fingerprint)
+from tide.eval.taskfiles import task_file_hashes, validate_task
 from tide.io import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
@@ -163,7 +165,7 @@ def identity(model: str, args: dict, bench, data, limit, hub: dict | None = None
     return {"weights": weights_fingerprint(str(args["pretrained"]), args.get("revision")),
             "model": model, "model_args": {k: v for k, v in sorted(args.items())
                                            if k not in free | {"pretrained", "tokenizer"}},
-            "task": bench.task, "task_files": ev.task_file_hashes(bench.task),
+            "task": bench.task, "task_files": task_file_hashes(bench.task),
             "data": data_hash, "limit": limit}
 
 
@@ -205,7 +207,7 @@ def generate_shard(model_args: dict | str, benchmark: str, gen_dir, shard="0/1",
     ``hub_revisions``/``max_subtasks``: the pinned hub data route (tide.eval.run.evaluate)."""
     k, n = parse_shard(shard)
     bench = ev.benchmark_spec(benchmark)
-    ev.validate_task(bench.task)
+    validate_task(bench.task)
     args = ev.resolve_model_args(model, model_args, bench, seed)
     hub = None if data_files or hub_revisions is None else {
         "revisions": dict(sorted(hub_revisions.items())), "max_subtasks": max_subtasks}
@@ -218,7 +220,7 @@ def generate_shard(model_args: dict | str, benchmark: str, gen_dir, shard="0/1",
     lm = StoredLM(store, _tokenizer(args), inner=inner, shard=(k, n), batch=batch_size,
                   stop=stop, model_info=info)
     with tempfile.TemporaryDirectory(prefix="tide_tasks_") as tmp:
-        include_dir, _, data = ev.include_dir_for(bench, data_files, Path(tmp), hub_revisions,
+        include_dir, _, data = include_dir_for(bench, data_files, Path(tmp), hub_revisions,
                                                   max_subtasks)
         _simple_evaluate(lm, bench, include_dir, limit=limit, seed=seed, predict_only=True)
     done = {"benchmark": benchmark, "shard": [k, n], "store": str(store.path),
@@ -241,7 +243,7 @@ def score(store_file, out_dir, *, data_files=None, extra: dict | None = None,
     store = GenerationStore(store_file, man["identity"])
     lm = StoredLM(store, _tokenizer(args), model_info=man["model_info"])
     with tempfile.TemporaryDirectory(prefix="tide_tasks_") as tmp:
-        include_dir, tasks, data = ev.include_dir_for(bench, data_files, Path(tmp),
+        include_dir, tasks, data = include_dir_for(bench, data_files, Path(tmp),
                                                       hub_revisions, max_subtasks)
         results = _simple_evaluate(lm, bench, include_dir, limit=man["limit"], seed=man["seed"],
                                    predict_only=False)

@@ -39,15 +39,14 @@ def write_parquet_repo(out: Path, configs: dict[str | None, dict[str, list[dict]
 
 def eval_requests() -> dict[str, dict[str | None, str]]:
     """``{dataset_path: {dataset_name: test_split}}`` over every task YAML (incl. subtasks)."""
-    from tide.eval.run import task_config, task_index
+    from tide.eval.taskfiles import eval_split, task_config, task_index
 
     out: dict[str, dict[str | None, str]] = {}
     for task in task_index():
         cfg = task_config(task)
         if "group" in cfg:
             continue
-        out.setdefault(cfg["dataset_path"], {})[cfg.get("dataset_name")] = cfg.get("test_split",
-                                                                                   "test")
+        out.setdefault(cfg["dataset_path"], {})[cfg.get("dataset_name")] = eval_split(task)
     return out
 
 
@@ -63,7 +62,7 @@ def _rows_by_task(n: int, seed: int) -> dict[str, list[dict]]:
 
 def eval_repos(n: int = 4, seed: int = 1234) -> dict[str, dict[str | None, dict[str, list]]]:
     """``{hub id: {config: {split: rows}}}`` for every dataset the task YAMLs request."""
-    from tide.eval.run import task_config, task_index
+    from tide.eval.taskfiles import eval_split, task_config, task_index
 
     by_task = _rows_by_task(n, seed)
     repos: dict[str, dict] = {}
@@ -76,8 +75,7 @@ def eval_repos(n: int = 4, seed: int = 1234) -> dict[str, dict[str | None, dict[
             family = "_".join(task.split("_")[:2]) + "_"  # tide_bbh_, tide_minerva_
             rows = next(r for t, r in by_task.items() if t.startswith(family))
         name = cfg.get("dataset_name") or REAL_ONLY_CONFIG.get(cfg["dataset_path"])
-        repos.setdefault(cfg["dataset_path"], {})[name] = {
-            cfg.get("test_split", "test"): rows}
+        repos.setdefault(cfg["dataset_path"], {})[name] = {eval_split(task): rows}
     return repos
 
 
