@@ -12,8 +12,8 @@ import types
 import pytest
 import torch
 
-from tide.sample import (SamplerSettings, generate, left_pad, num_transfer_tokens,
-                         prepare_block, trim_and_decode)
+from tide.models.prefix import left_pad, prepare_block
+from tide.sample import SamplerSettings, generate, num_transfer_tokens, trim_and_decode
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>", "<|mask|>"]
 CHAT_TEMPLATE = (

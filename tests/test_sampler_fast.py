@@ -13,8 +13,8 @@ import torch
 
 from test_sampler import chat_prompt, make_student, student, tok  # noqa: F401 (fixtures)
 from tide.models.kv import BlockKVCache
-from tide.sample import (CachedPrefix, SamplerSettings, block_logits, generate, left_pad,
-                         prepare_block)
+from tide.models.prefix import CachedPrefix, block_logits, left_pad, prepare_block
+from tide.sample import SamplerSettings, generate
 
 
 @pytest.fixture(scope="module")
