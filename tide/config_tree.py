@@ -293,10 +293,19 @@ class ConfigTree:
         "Set-aside training states kept per run (results/state/stale) when a run's identity "
         'changed; older ones are deleted.', 2)
 
+    def rule_resources(self, rule: str) -> Resources:
+        """The compute request of ``rule``: its own entry (already merged over ``default``),
+        or ``default`` for a rule without one."""
+        return self.resources.get(rule, self.resources["default"])
+
 
 def build(raw: dict, runs: tuple[RunSpec, ...]) -> ConfigTree:
-    """The tree of a validated config dict (``runs``: ``Config.runs()``)."""
-    return _build(ConfigTree, {**raw, "runs": runs})
+    """The tree of a validated config dict (``runs``: ``Config.runs()``). Each rule's
+    ``resources`` entry is read over ``resources.default`` (a field it does not set is the
+    default rule's), then over the field defaults of :class:`Resources`."""
+    res = raw["resources"]
+    merged = {rule: {**res["default"], **(spec or {})} for rule, spec in res.items()}
+    return _build(ConfigTree, {**raw, "runs": runs, "resources": merged})
 
 
 def _build(tp, value):

@@ -52,11 +52,9 @@ def revision_of(cfg, hub_id: str) -> str | None:
     """The pinned commit of ``hub_id`` in the config's ``revisions:`` (None: unpinned/local)."""
     if not is_hub_id(hub_id):
         return None
-    raw = cfg.raw if hasattr(cfg, "raw") else cfg
-    revs = raw.get("revisions") or {}
-    rev = revs.get(hub_id)
+    rev = (cfg.tree.revisions or {}).get(hub_id)
     if rev is not None and not SHA_RE.match(str(rev)):
-        raise ValueError(f"{getattr(cfg, 'source', 'config')}: field revisions.{hub_id}: "
+        raise ValueError(f"{cfg.source}: field revisions.{hub_id}: "
                          f"expected a 40-hex commit sha or null, found {rev!r}")
     return rev
 
@@ -214,8 +212,8 @@ def eval_dataset_requests(benchmarks) -> list[tuple[str, str | None, str]]:
     out = []
     for name in benchmarks:
         for sub in subtasks(benchmark_spec(name).task):
-            cfg = task_config(sub)
-            req = (cfg["dataset_path"], cfg.get("dataset_name"), eval_split(sub))
+            task_cfg = task_config(sub)
+            req = (task_cfg["dataset_path"], task_cfg.get("dataset_name"), eval_split(sub))
             if req not in out:
                 out.append(req)
     return out
@@ -225,31 +223,30 @@ def config_hub_ids(cfg) -> dict[str, str]:
     """``{hub id: "model" | "dataset"}`` of everything ``cfg`` loads from the hub (in order):
     models and tokenizers, released checkpoints, pre-tokenized or raw SFT data, and the
     evaluation datasets when ``eval.source`` is ``hub``. Local paths are left out."""
-    raw = cfg.raw if hasattr(cfg, "raw") else cfg
+    tree = cfg.tree
     ids: dict[str, str] = {}
 
     def add(value, kind):
         if isinstance(value, str) and value not in ("train", "convert_ar") and is_hub_id(value):
             ids.setdefault(value, kind)
 
-    models = raw["models"]
-    add(models["ar"]["init"], "model")
-    add(models["student"]["init"], "model")
-    for spec in models["teachers"].values():
-        add(spec["init"], "model")
-        add(spec.get("tokenizer"), "model")
-    for tok in raw["tokenizers"].values():
+    models = tree.models
+    add(models.ar.init, "model")
+    add(models.student.init, "model")
+    for spec in models.teachers.values():
+        add(spec.init, "model")
+    for tok in (tree.tokenizers.student, tree.tokenizers.teacher_a, tree.tokenizers.teacher_b):
         add(tok, "model")
-    for ckpt in (raw["eval"].get("checkpoints") or {}).values():
-        add(ckpt["path"], "model")
-    data = raw["data"]
-    if data["source"] == "pretokenized":
-        for path in data["pretokenized"].values():
+    for ckpt in tree.eval.checkpoints.values():
+        add(ckpt.path, "model")
+    data = tree.data
+    if data.source == "pretokenized":
+        for path in data.pretokenized.values():
             add(path, "dataset")
-    elif data["source"] == "sft_mixture":
-        for src in data["sft_mixture"]:
-            add(src["path"], "dataset")
-    if raw["eval"]["source"] == "hub":
-        for hub_id, _, _ in eval_dataset_requests(raw["eval"]["benchmarks"]):
+    elif data.source == "sft_mixture":
+        for src in data.sft_mixture:
+            add(src.path, "dataset")
+    if tree.eval.source == "hub":
+        for hub_id, _, _ in eval_dataset_requests(tree.eval.benchmarks):
             add(hub_id, "dataset")
     return ids

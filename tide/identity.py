@@ -58,13 +58,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tide import paths
+from tide.config_tree import ConfigTree
 from tide.io import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
 IDENTITY_FILE = "identity.json"
 SET_ASIDE_FILE = "set_aside.json"
-DEFAULT_KEEP = 2
+DEFAULT_KEEP = ConfigTree.keep_stale_states  # the config's default, one home: config_tree.py
 _FULL_HASH_BYTES = 4 << 20  # files up to this size are hashed whole
 _EDGE_BYTES = 1 << 20  # larger files: first and last MiB (+ size)
 
@@ -181,6 +182,10 @@ def _without_notes(obj):
     return obj
 
 
+# The identity hashes the config as written (a field left out stays out, its default is not
+# filled in), not cfg.tree: the bytes hashed, hence every run identity, stay those of the
+# configs already run. Read the raw dict here on purpose.
+
 def _common(cfg, rule: str) -> dict:
     out = {k: cfg.raw.get(k) for k in COMMON_FIELDS}
     out["data"] = {k: cfg["data"].get(k) for k in DATA_FIELDS[rule]}
@@ -205,7 +210,7 @@ def plan(cfg, rule: str, name: str) -> dict:
         spec["precision"] = cfg.precision  # train.precision changes the numbers (tide/precision.py)
     else:
         raise ValueError(f"identity.plan: expected a training rule {TRAINING_RULES}, found {rule!r}")
-    world = (cfg.resources("distill").get("tasks") or 1) if rule == "distill" else 1
+    world = (cfg.tree.rule_resources("distill").tasks or 1) if rule == "distill" else 1
     return {"rule": rule, "name": name, "spec": _without_notes(spec), "common": _common(cfg, rule),
             "world_size": world}
 
@@ -246,7 +251,8 @@ def of_stage(cfg, rule: str, name: str, root=None) -> Identity:
 
 
 def keep_stale(cfg) -> int:
-    return int(cfg.raw.get("keep_stale_states", DEFAULT_KEEP))
+    """Set-aside states kept per run (``keep_stale_states``)."""
+    return cfg.tree.keep_stale_states
 
 
 # ------------------------------------------------------------------ state directories

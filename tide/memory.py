@@ -179,25 +179,23 @@ def config_estimates(cfg, tiny_vocab: int = 1024) -> list[dict]:
     """One row per distillation run of ``cfg`` (main runs and ablations): GiB by component,
     the GPU memory the ``distill`` resources ask for, and whether it fits with a 10 % margin.
     ``tiny_vocab``: the vocabulary assumed for tokenizers the workflow trains itself."""
-    models, data = cfg["models"], cfg["data"]
-    res = cfg.resources("distill")
-    gpus, tasks = res.get("gpus", 0), res.get("tasks") or 1
-    gpu_gib = res.get("gpu_mem_gb")
-    student_spec = models["student"]["init"]
-    student = _shape(models["ar"]["init"] if student_spec == "convert_ar" else student_spec,
-                     models["ar"].get("dims"), tiny_vocab)
-    switches = cfg.raw.get("train") or {}
+    tree = cfg.tree
+    models, data, switches = tree.models, tree.data, tree.train
+    res = tree.rule_resources("distill")
+    gpus, tasks, gpu_gib = res.gpus, res.tasks or 1, res.gpu_mem_gb
+    student_spec = models.student.init
+    student = _shape(models.ar.init if student_spec == "convert_ar" else student_spec,
+                     models.ar.dims, tiny_vocab)
     rows = []
-    for run in cfg.runs():
-        tspec = models["teachers"][run.pipeline]
-        teacher = _shape(tspec["init"] if tspec["init"] != "train" else "", tspec.get("dims"),
-                         tiny_vocab)
-        rs = RunShape(pipeline=run.pipeline, batch=run.batch_size, length=data["max_length"],
-                      teacher_length=data["teacher_max_length"][run.pipeline],
+    for run in tree.runs:
+        tspec = models.teachers[run.pipeline]
+        teacher = _shape(tspec.init if tspec.init != "train" else "", tspec.dims, tiny_vocab)
+        rs = RunShape(pipeline=run.pipeline, batch=run.batch_size, length=data.max_length,
+                      teacher_length=data.teacher_max_length[run.pipeline],
                       compdemo=bool(run.compdemo), precision=cfg.precision, world_size=tasks,
-                      fsdp=tspec.get("sharding", "replicate") == "fsdp",
-                      activation_checkpointing=bool(switches.get("activation_checkpointing")),
-                      teacher_scored_only=switches.get("teacher_lm_head", "all") == "scored")
+                      fsdp=tspec.sharding == "fsdp",
+                      activation_checkpointing=switches.activation_checkpointing,
+                      teacher_scored_only=switches.teacher_lm_head == "scored")
         est = estimate(student, teacher, rs)
         total = est["total"] / GIB
         rows.append({"run": f"{run.pipeline}/{run.name}", "compdemo": rs.compdemo,

@@ -34,7 +34,7 @@ def eval_docs(cfg, benchmark: str) -> int:
     from tide.eval.taskfiles import subtasks
 
     bench = BENCHMARKS[benchmark]
-    limit = cfg["eval"].get("limit")
+    limit = cfg.tree.eval.limit
     if limit is None:
         return bench.n_docs
     return min(bench.n_docs, int(limit) * len(subtasks(bench.task)))
@@ -47,13 +47,13 @@ def eval_tokens(cfg, benchmark: str) -> int:
 
 def eval_seconds(cfg, benchmark: str) -> float | None:
     """Estimated generation seconds of one model on one benchmark (None: no throughput)."""
-    tps = cfg["eval"].get("throughput_tokens_per_s")
+    tps = cfg.tree.eval.throughput_tokens_per_s
     return None if not tps else eval_tokens(cfg, benchmark) / float(tps)
 
 
 def eval_shards(cfg, benchmark: str) -> int:
     """Generation shards of one (model, benchmark) evaluation (module docstring)."""
-    shards = cfg["eval"].get("shards")
+    shards = cfg.tree.eval.shards
     if isinstance(shards, int):
         return shards
     if isinstance(shards, dict) and benchmark in shards:
@@ -61,20 +61,20 @@ def eval_shards(cfg, benchmark: str) -> int:
     seconds = eval_seconds(cfg, benchmark)
     if seconds is None:
         return 1
-    budget = FILL * cfg.resources(GENERATE_RULE)["runtime"] * 60
+    budget = FILL * cfg.tree.rule_resources(GENERATE_RULE).runtime * 60
     return max(1, math.ceil(seconds / budget))
 
 
 def _gpus(cfg, rule: str) -> int:
-    return int(cfg.resources(rule).get("gpus") or 0)
+    return cfg.tree.rule_resources(rule).gpus
 
 
 def distill_seconds(cfg, run) -> float | None:
     """Estimated wall seconds of one distillation run (None: figures missing)."""
-    tp = cfg.raw.get("throughput") or {}
+    tp = cfg.tree.throughput
 
     def figure(name):
-        value = tp.get(name)
+        value = getattr(tp, name) if tp is not None else None
         return value.get(run.pipeline) if isinstance(value, dict) else value
 
     per_step, per_epoch = figure("distill_seconds_per_step"), figure("distill_steps_per_epoch")
@@ -96,11 +96,11 @@ def estimate(cfg, model_ids: list[str], benchmarks_of) -> list[dict]:
         known = [s for s in secs if s is not None]
         rows.append({"rule": "distill", "jobs": len(runs),
                      "hours_per_job": max(known) / 3600 if known else None,
-                     "runtime_h": cfg.resources("distill")["runtime"] / 60,
+                     "runtime_h": cfg.tree.rule_resources("distill").runtime / 60,
                      "gpus": _gpus(cfg, "distill"),
                      "gpu_hours": (sum(known) / 3600 * _gpus(cfg, "distill")
                                    if len(known) == len(secs) else None)})
-    gen_runtime = cfg.resources(GENERATE_RULE)["runtime"] / 60
+    gen_runtime = cfg.tree.rule_resources(GENERATE_RULE).runtime / 60
     for bench in sorted({b for m in model_ids for b in benchmarks_of(m)}):
         n_models = sum(bench in benchmarks_of(m) for m in model_ids)
         k = eval_shards(cfg, bench)
@@ -118,11 +118,11 @@ def plan_models(cfg, released: bool = True) -> tuple[list[str], callable]:
     runs = cfg.runs()
     ids = ["ar", "bd3lm"] + [r.model_id for r in runs]
     if released:
-        ids += sorted(cfg["eval"].get("checkpoints") or {})
+        ids += sorted(cfg.tree.eval.checkpoints)
     ablations = {r.model_id for r in runs if r.is_ablation}
-    ev = cfg["eval"]
-    return ids, (lambda m: (ev.get("ablation_benchmarks") or ev["benchmarks"])
-                 if m in ablations else ev["benchmarks"])
+    ev = cfg.tree.eval
+    return ids, (lambda m: list(ev.ablation_benchmarks or ev.benchmarks)
+                 if m in ablations else list(ev.benchmarks))
 
 
 def measured_throughput(root=None) -> tuple[float, str] | None:
@@ -152,12 +152,12 @@ def plan_text(cfg, root=None, use_bench: bool = False) -> str:
     if measured:
         note = (f"\n(tide bench measured {measured[0]:.1f} tokens/s for the student on "
                 f"{measured[1][:80]}; {'used here' if use_bench else 'use it: tide plan --use-bench, or set eval.throughput_tokens_per_s'})")
-        if use_bench:
+        if use_bench:  # a config with the measured figure: a new Config from the raw dict
             raw = copy.deepcopy(cfg.raw)
             raw["eval"]["throughput_tokens_per_s"] = measured[0]
             cfg = type(cfg)(raw=raw, source=f"{cfg.source} + bench")
     ids, of = plan_models(cfg)
-    tps = cfg["eval"].get("throughput_tokens_per_s")
+    tps = cfg.tree.eval.throughput_tokens_per_s
     head = (f"{len(ids)} models evaluated ({', '.join(ids)}); generation at "
             f"{tps if tps else 'unknown'} tokens/s (eval.throughput_tokens_per_s), "
             f"docs × max_new_tokens per answer (an upper bound: answers stop at EOS)")

@@ -78,8 +78,8 @@ def prefetch(cfg, root: str | Path = "results", source: str | Path | None = None
 
             hf_hub_download(hub_id, "config.json", revision=resolved[hub_id],
                             local_files_only=True)
-    if cfg["eval"]["source"] == "hub":
-        for hub_id, name, split in eval_dataset_requests(cfg["eval"]["benchmarks"]):
+    if cfg.tree.eval.source == "hub":
+        for hub_id, name, split in eval_dataset_requests(cfg.tree.eval.benchmarks):
             dataset_data_files(hub_id, name, split, resolved[hub_id])
     out = Path(root) / "prefetch" / "revisions.yaml"
     atomic_write_text(out, "# written by tide prefetch: the commits fetched; pass as a further "
@@ -91,18 +91,21 @@ def prefetch(cfg, root: str | Path = "results", source: str | Path | None = None
 
 def preflight_config(raw: dict) -> dict:
     """The config a preflight runs: one step per pipeline's first run, one document per
-    benchmark (first subtask of a group), a few rows of data; nothing else changes."""
-    cfg = copy.deepcopy(raw)
-    cfg["distill"]["defaults"].update(steps=1, checkpoint_every=1)
-    for runs in cfg["distill"]["runs"].values():
+    benchmark (first subtask of a group), a few rows of data; nothing else changes.
+
+    Edits the raw dict on purpose: the result is validated as a config of its own."""
+    from tide.config import Config
+
+    out = copy.deepcopy(raw)
+    out["distill"]["defaults"].update(steps=1, checkpoint_every=1)
+    for runs in out["distill"]["runs"].values():
         for spec in runs.values():
             spec.pop("epochs", None)
             spec["steps"] = 1
-    cfg["eval"].update(limit=1, max_subtasks=1)
-    cfg["data"]["limit"] = 2 * max(r.get("batch_size", cfg["distill"]["defaults"]["batch_size"])
-                                   for runs in cfg["distill"]["runs"].values()
-                                   for r in runs.values())
-    return cfg
+    out["eval"].update(limit=1, max_subtasks=1)
+    main_runs = Config(raw=out, source="preflight").runs(ablations=False)  # defaults < run
+    out["data"]["limit"] = 2 * max(r.batch_size for r in main_runs)
+    return out
 
 
 def _step(report: list, name: str, fn) -> None:
@@ -133,17 +136,19 @@ def preflight(cfg, root: str | Path = "results") -> dict:
         for pipe in ("A", "B"):
             _step(report, f"model teacher_{pipe}", lambda p=pipe: stages.train_teacher(pcfg, p, scratch))
             _step(report, f"dataset {pipe}", lambda p=pipe: stages.dataset(pcfg, p, "train", scratch))
-            runs = list(pcfg["distill"]["runs"].get(pipe) or {})
-            if runs:
-                _step(report, f"distill {pipe}/{runs[0]} (1 step)",
-                      lambda p=pipe, r=runs[0]: stages.distill(pcfg, p, r, scratch))
-        for bench in pcfg["eval"]["benchmarks"]:
+            first_run = next((r.name for r in pcfg.tree.runs
+                              if r.pipeline == pipe and not r.is_ablation), None)
+            if first_run is not None:
+                _step(report, f"distill {pipe}/{first_run} (1 step)",
+                      lambda p=pipe, r=first_run: stages.distill(pcfg, p, r, scratch))
+        benchmarks = pcfg.tree.eval.benchmarks
+        for bench in benchmarks:
             _step(report, f"evaluate bd3lm/{bench} (1 document)",
                   lambda b=bench: stages.evaluate(pcfg, "bd3lm", b, scratch))
-        first = pcfg["eval"]["benchmarks"][0]
+        first = benchmarks[0]
         _step(report, f"evaluate ar/{first} (1 document)",
               lambda: stages.evaluate(pcfg, "ar", first, scratch))
-        for ckpt in pcfg["eval"].get("checkpoints") or {}:
+        for ckpt in pcfg.tree.eval.checkpoints:
             _step(report, f"evaluate {ckpt}/{first} (1 document)",
                   lambda c=ckpt: stages.evaluate(pcfg, c, first, scratch))
     failed = [r["step"] for r in report if not r["ok"]]

@@ -28,10 +28,10 @@ _AnyTagLoader.add_multi_constructor("!", lambda loader, tag, node: loader.constr
 
 def _read_yaml(path: Path) -> dict:
     with open(path) as f:
-        cfg = yaml.load(f, Loader=_AnyTagLoader)  # noqa: S506  (safe loader + string tags)
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: expected a YAML mapping, found {type(cfg).__name__}")
-    return cfg
+        task_cfg = yaml.load(f, Loader=_AnyTagLoader)  # noqa: S506  (safe loader + string tags)
+    if not isinstance(task_cfg, dict):
+        raise ValueError(f"{path}: expected a YAML mapping, found {type(task_cfg).__name__}")
+    return task_cfg
 
 
 def task_index(tasks_dir: Path | None = None) -> dict[str, Path]:
@@ -43,8 +43,8 @@ def task_index(tasks_dir: Path | None = None) -> dict[str, Path]:
 def _task_index(tasks_dir: Path) -> dict[str, Path]:
     index: dict[str, Path] = {}
     for path in sorted(tasks_dir.rglob("*.yaml")):
-        cfg = _read_yaml(path)
-        name = cfg.get("group") or cfg.get("task")
+        task_cfg = _read_yaml(path)
+        name = task_cfg.get("group") or task_cfg.get("task")
         if not isinstance(name, str):
             raise ValueError(f"{path}: field 'task' (or 'group') missing; expected the task name")
         if name in index:
@@ -63,36 +63,36 @@ def task_yaml(task: str) -> Path:
 def task_config(task: str) -> dict:
     """The task's configuration with its ``include`` chain merged (no functions imported)."""
     path = task_yaml(task)
-    cfg = _read_yaml(path)
+    task_cfg = _read_yaml(path)
     merged: dict = {}
-    for inc in ([cfg.pop("include")] if isinstance(cfg.get("include"), str)
-                else cfg.pop("include", None) or []):
+    for inc in ([task_cfg.pop("include")] if isinstance(task_cfg.get("include"), str)
+                else task_cfg.pop("include", None) or []):
         inc_path = (path.parent / inc) if not Path(inc).is_absolute() else Path(inc)
         if not inc_path.is_file():
             raise ValueError(f"{path}: field 'include': no file at {inc_path}")
         merged.update(_read_yaml(inc_path))
-    merged.update(cfg)
+    merged.update(task_cfg)
     return merged
 
 
 def subtasks(task: str) -> list[str]:
     """A group's tasks, or ``[task]`` for a plain task."""
-    cfg = task_config(task)
-    return list(cfg["task"]) if "group" in cfg else [task]
+    task_cfg = task_config(task)
+    return list(task_cfg["task"]) if "group" in task_cfg else [task]
 
 
 def validate_task(task: str) -> None:
     """Stop before lm-eval runs when a task file lacks a field (error names file and field)."""
-    cfg = task_config(task)
-    if "group" in cfg:
-        missing = [f for f in GROUP_FIELDS if f not in cfg]
+    task_cfg = task_config(task)
+    if "group" in task_cfg:
+        missing = [f for f in GROUP_FIELDS if f not in task_cfg]
         if missing:
             raise ValueError(f"{task_yaml(task)}: group file lacks field(s) {missing}; "
                              f"expected {list(GROUP_FIELDS)}")
-        for sub in cfg["task"]:
+        for sub in task_cfg["task"]:
             validate_task(sub)
         return
-    missing = [f for f in TASK_FIELDS if f not in cfg]
+    missing = [f for f in TASK_FIELDS if f not in task_cfg]
     if missing:
         raise ValueError(f"{task_yaml(task)}: task {task!r} lacks field(s) {missing}; expected "
                          f"all of {list(TASK_FIELDS)} (here or in its include)")
@@ -110,12 +110,12 @@ def task_file_hashes(task: str) -> dict[str, str]:
     def add(name: str) -> None:
         path = task_yaml(name)
         paths.add(path)
-        cfg = _read_yaml(path)
-        incs = cfg.get("include") or []
+        task_cfg = _read_yaml(path)
+        incs = task_cfg.get("include") or []
         for inc in [incs] if isinstance(incs, str) else incs:
             paths.add((path.parent / inc).resolve())
-        if "group" in cfg:
-            for sub in cfg["task"]:
+        if "group" in task_cfg:
+            for sub in task_cfg["task"]:
                 add(sub)
 
     add(task)

@@ -72,18 +72,19 @@ def build_hub(out: str | Path, config: str | Path = "config/paper.yaml", *, docs
 
     out = Path(out).resolve()
     cfg = load_config(config)
-    raw = cfg.raw
+    tree = cfg.tree
     ids = config_hub_ids(cfg)
     toks = T.build(_texts(seed))
-    student_id = raw["models"]["student"]["init"]
-    teacher_ids = {p: raw["models"]["teachers"][p]["init"] for p in ("A", "B")}
+    student_id = tree.models.student.init
+    teacher_ids = {p: tree.models.teachers[p].init for p in ("A", "B")}
     roles: dict[str, str] = {}
-    for pid, p in (("student", student_id), ("ar", raw["models"]["ar"]["init"]),
+    for pid, p in (("student", student_id), ("ar", tree.models.ar.init),
                    ("teacher A", teacher_ids["A"]), ("teacher B", teacher_ids["B"])):
         roles.setdefault(p, pid)
-    for name, ck in (raw["eval"].get("checkpoints") or {}).items():
-        roles.setdefault(ck["path"], f"released {name}")
-    eval_repos = D.eval_repos(docs, raw["eval"]["seed"])
+    for name, ck in tree.eval.checkpoints.items():
+        roles.setdefault(ck.path, f"released {name}")
+    eval_repos = D.eval_repos(docs, tree.eval.seed)
+    pretokenized = tree.data.pretokenized or {}
     record = {}
     with tempfile.TemporaryDirectory(prefix="tide_hub_") as tmp:
         for i, (hub_id, kind) in enumerate(ids.items()):
@@ -98,11 +99,11 @@ def build_hub(out: str | Path, config: str | Path = "config/paper.yaml", *, docs
                     M.qwen3_causal(src, toks["qwen3"])
                 else:  # the BD3LM student and every released a2d-qwen3 checkpoint
                     M.a2d_student(src, toks["student"], seed=1 + i)
-            elif hub_id in raw["data"].get("pretokenized", {}).values():
-                pipe = next(p for p, v in raw["data"]["pretokenized"].items() if v == hub_id)
+            elif hub_id in pretokenized.values():
+                pipe = next(p for p, v in pretokenized.items() if v == hub_id)
                 t_tok = toks["llada2" if pipe == "A" else "wedlm"]
                 data = {s: D.pretokenized_rows(pipe, toks["student"], t_tok, n, seed + k,
-                                               raw["data"]["max_length"])
+                                               tree.data.max_length)
                         for k, (s, n) in enumerate((("train", rows), ("test", 8)))}
                 D.write_parquet_repo(src, {None: data}, layout="data")
                 role = f"pre-tokenized {pipe}"

@@ -43,10 +43,11 @@ def eval_requests() -> dict[str, dict[str | None, str]]:
 
     out: dict[str, dict[str | None, str]] = {}
     for task in task_index():
-        cfg = task_config(task)
-        if "group" in cfg:
+        task_cfg = task_config(task)
+        if "group" in task_cfg:
             continue
-        out.setdefault(cfg["dataset_path"], {})[cfg.get("dataset_name")] = eval_split(task)
+        by_name = out.setdefault(task_cfg["dataset_path"], {})
+        by_name[task_cfg.get("dataset_name")] = eval_split(task)
     return out
 
 
@@ -67,15 +68,15 @@ def eval_repos(n: int = 4, seed: int = 1234) -> dict[str, dict[str | None, dict[
     by_task = _rows_by_task(n, seed)
     repos: dict[str, dict] = {}
     for task in task_index():
-        cfg = task_config(task)
-        if "group" in cfg:
+        task_cfg = task_config(task)
+        if "group" in task_cfg:
             continue
         rows = by_task.get(task)
         if rows is None:  # a subtask without generated items: a sibling's rows, same schema
             family = "_".join(task.split("_")[:2]) + "_"  # tide_bbh_, tide_minerva_
             rows = next(r for t, r in by_task.items() if t.startswith(family))
-        name = cfg.get("dataset_name") or REAL_ONLY_CONFIG.get(cfg["dataset_path"])
-        repos.setdefault(cfg["dataset_path"], {})[name] = {eval_split(task): rows}
+        name = task_cfg.get("dataset_name") or REAL_ONLY_CONFIG.get(task_cfg["dataset_path"])
+        repos.setdefault(task_cfg["dataset_path"], {})[name] = {eval_split(task): rows}
     return repos
 
 

@@ -143,18 +143,18 @@ def wedlm(out: Path, tok, *, seed: int = 2) -> None:
     qwen3_causal(out, tok, seed=seed, extra={"mask_token_id": T.WEDLM_MASK_ID})
 
 
-def llada2_state_dict(cfg: dict, seed: int) -> dict[str, torch.Tensor]:
+def llada2_state_dict(hf_cfg: dict, seed: int) -> dict[str, torch.Tensor]:
     """Random weights under the published LLaDA2-MoE parameter names and shapes."""
     g = torch.Generator().manual_seed(seed)
-    h, v, hd = cfg["hidden_size"], cfg["vocab_size"], cfg["head_dim"]
-    nh, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    h, v, hd = hf_cfg["hidden_size"], hf_cfg["vocab_size"], hf_cfg["head_dim"]
+    nh, kv = hf_cfg["num_attention_heads"], hf_cfg["num_key_value_heads"]
 
     def w(*shape):
         return torch.randn(*shape, generator=g) * 0.02
 
     sd = {"model.word_embeddings.weight": w(v, h), "model.norm.weight": torch.ones(h),
           "lm_head.weight": w(v, h)}
-    for i in range(cfg["num_hidden_layers"]):
+    for i in range(hf_cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         sd[p + "input_layernorm.weight"] = torch.ones(h)
         sd[p + "post_attention_layernorm.weight"] = torch.ones(h)
@@ -162,14 +162,15 @@ def llada2_state_dict(cfg: dict, seed: int) -> dict[str, torch.Tensor]:
         sd[p + "attention.query_layernorm.weight"] = torch.ones(hd)
         sd[p + "attention.key_layernorm.weight"] = torch.ones(hd)
         sd[p + "attention.dense.weight"] = w(h, nh * hd)
-        if i < cfg["first_k_dense_replace"]:
-            mlps = {"mlp.": cfg["intermediate_size"]}
+        if i < hf_cfg["first_k_dense_replace"]:
+            mlps = {"mlp.": hf_cfg["intermediate_size"]}
         else:
-            sd[p + "mlp.gate.weight"] = w(cfg["num_experts"], h)
-            sd[p + "mlp.gate.expert_bias"] = torch.zeros(cfg["num_experts"])
-            mlps = {f"mlp.experts.{e}.": cfg["moe_intermediate_size"]
-                    for e in range(cfg["num_experts"])}
-            mlps["mlp.shared_experts."] = cfg["moe_intermediate_size"] * cfg["num_shared_experts"]
+            sd[p + "mlp.gate.weight"] = w(hf_cfg["num_experts"], h)
+            sd[p + "mlp.gate.expert_bias"] = torch.zeros(hf_cfg["num_experts"])
+            mlps = {f"mlp.experts.{e}.": hf_cfg["moe_intermediate_size"]
+                    for e in range(hf_cfg["num_experts"])}
+            mlps["mlp.shared_experts."] = (hf_cfg["moe_intermediate_size"]
+                                           * hf_cfg["num_shared_experts"])
         for q, inter in mlps.items():
             sd[p + q + "gate_proj.weight"] = w(inter, h)
             sd[p + q + "up_proj.weight"] = w(inter, h)
@@ -183,7 +184,7 @@ def llada2(out: Path, tok, *, seed: int = 3) -> None:
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
-    cfg = {"architectures": ["LLaDA2MoeModelLM"], "auto_map": LLADA2_AUTO_MAP,
+    hf_cfg = {"architectures": ["LLaDA2MoeModelLM"], "auto_map": LLADA2_AUTO_MAP,
            "model_type": "llada2_moe", "vocab_size": T.LLADA2_EMBED_ROWS,
            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
@@ -195,10 +196,10 @@ def llada2(out: Path, tok, *, seed: int = 3) -> None:
            "first_k_dense_replace": 1, "score_function": "sigmoid",
            "moe_router_enable_expert_bias": True, "pad_token_id": T.LLADA2_FIRST_SPECIAL,
            "eos_token_id": tok.eos_token_id, "torch_dtype": "bfloat16", **MARK}
-    sd = llada2_state_dict(cfg, seed)
+    sd = llada2_state_dict(hf_cfg, seed)
     save_file({k: t.contiguous() for k, t in sd.items()}, str(out / "model.safetensors"),
               metadata={"format": "pt"})
-    (out / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    (out / "config.json").write_text(json.dumps(hf_cfg, indent=2, sort_keys=True))
     (out / "configuration_llada2_moe.py").write_text(LLADA2_CONFIGURATION)
     (out / "modeling_llada2_moe.py").write_text(LLADA2_MODELING)
     _save_tokenizer(tok, out)

@@ -208,7 +208,7 @@ def write_ablation_tables(cfg, out_dir: str | os.PathLike, *, ablation_files: li
     for extra in sorted(set(rows["model_id"]) - known):
         log.warning("ablation rows for %s: not an ablation of config %s; ignored",
                     extra, cfg.source)
-    benchmarks = list(cfg["eval"].get("ablation_benchmarks") or cfg["eval"]["benchmarks"])
+    benchmarks = list(cfg.tree.eval.ablation_benchmarks or cfg.tree.eval.benchmarks)
     shown = [_display(b) for b in benchmarks]
     md = ["# Ablations (docs/method.md §4)", "",
           "Accuracy / pass@1 in percent on the ablation benchmarks; Δ = ablation − the full "

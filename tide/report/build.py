@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from tide import paths, vocab
+from tide.distill.spec import RunSpec
 from tide.report.outputs import REPORT_FILES
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ TIDAL_OBJECTIVES = ("tidal", "tidal_chunk")
 
 def pipeline_title(cfg, pipeline: str) -> str:
     """"Pipeline B (shared tokenizer, teacher <hub id>)", or a tiny stand-in's description."""
-    init = cfg["models"]["teachers"][pipeline]["init"]
+    init = cfg.tree.models.teachers[pipeline].init
     teacher = (f"{init}" if init != "train"
                else f"trained here, a tiny stand-in for {vocab.PAPER_TEACHER[pipeline]}")
     return f"Pipeline {pipeline} ({vocab.PIPELINE_TOKENIZER[pipeline]}, teacher {teacher})"
@@ -48,9 +49,11 @@ def heatmap_lambda_settings(cfg) -> tuple[dict, str]:
         for run in (r for r in mains if r.objective == objective):
             return ({"l_init": run.l_init, "l_max": run.l_max, "schedule": run.schedule,
                      "axis_mode": run.axis_mode}, f"run {run.model_id}")
-    d = cfg["distill"]["defaults"]
+    # no main TIDAL run: the inherited settings (the tree holds resolved runs, not the
+    # defaults section); axis_mode cannot be set there, so it is RunSpec's default
+    d = cfg.raw["distill"]["defaults"]
     return ({"l_init": d["l_init"], "l_max": d["l_max"], "schedule": d["schedule"],
-             "axis_mode": "both"}, "distill.defaults")
+             "axis_mode": RunSpec.axis_mode}, "distill.defaults")
 
 
 def run_order(cfg) -> list[tuple[str, str]]:
