@@ -263,3 +263,34 @@ def test_tree_of_the_shipped_configs_carries_the_defaults():
     assert paper.data.heldout_examples == 512 and tiny.eval.checkpoints == {}
     assert paper.resources["distill"].tasks == 8 and tiny.resources["default"].tasks == 1
     assert [r.model_id for r in tiny.runs][:3] == ["A_calm", "A_tide_shared", "A_tide_cross"]
+
+
+def test_rule_resources_read_over_the_default_rule(tiny_raw):
+    """A rule's entry overrides resources.default field by field; a field neither sets takes
+    the Resources default; a rule without an entry gets resources.default (Config.resources)."""
+    raw = copy.deepcopy(tiny_raw)
+    raw["resources"] = {"default": {"threads": 3, "mem_mb": 1000, "runtime": 7},
+                        "evaluate": {"runtime": 11}}
+    cfg = validate_dict(raw, "my.yaml")
+    evaluate = cfg.tree.rule_resources("evaluate")
+    assert (evaluate.threads, evaluate.mem_mb, evaluate.runtime) == (3, 1000, 11)
+    assert (evaluate.gpus, evaluate.tasks, evaluate.nodes) == (0, 1, 1)  # Resources defaults
+    assert cfg.tree.rule_resources("distill") == cfg.tree.resources["default"]
+    for rule in ("evaluate", "distill"):
+        typed = cfg.tree.rule_resources(rule)
+        assert {k: getattr(typed, k) for k in cfg.resources(rule)} == cfg.resources(rule)
+
+
+def test_preflight_config_runs_one_step_on_a_few_rows():
+    """The preflight config: every main run 1 step, one document per (sub)task,
+    data.limit = 2 × the largest batch of a main run (defaults < run), and it validates."""
+    from tide.prefetch import preflight_config
+
+    paper = load_config(PAPER)
+    pre = validate_dict(preflight_config(paper.raw), "paper (preflight)")
+    mains = pre.runs(ablations=False)
+    assert {r.steps for r in mains} == {1}
+    assert (pre.tree.eval.limit, pre.tree.eval.max_subtasks) == (1, 1)
+    batches = [r.batch_size for r in paper.runs(ablations=False)]
+    assert pre.tree.data.limit == 2 * max(batches)
+    assert paper.tree.data.limit is None  # the config it came from is left as it was
