@@ -26,7 +26,7 @@ from lm_eval.api.model import LM
 
 from tide.eval import run as ev
 from tide.eval.routes import include_dir_for
-from tide.eval.store import (GenerationStore, check_progress, mark_finished, merge_stores,
+from tide.eval.store import (GenerationStore, check_progress, mark_finished,
                              parse_shard, shard_of, weights_fingerprint)
 from tide.eval.taskfiles import task_file_hashes, validate_task
 from tide.io import atomic_write_json, read_json
