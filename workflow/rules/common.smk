@@ -15,6 +15,9 @@ import yaml
 CFG = validate_dict(
     config, source=CONFIGFILE
 )  # stops here, before any job, on bad config
+# Settings are read through CFG.tree (each default in tide/config_tree.py). Two things read
+# the raw dict on purpose: the resolved config file below, and the `params:` that dump config
+# sections as rerun triggers (data.smk, eval.smk): filled-in defaults would change them.
 
 # Every job reads the resolved config (file + any --config overrides) of the invocation that
 # scheduled it, from a content-addressed file results/config/<sha>.yaml: another invocation
@@ -36,10 +39,10 @@ RUNS = CFG.runs()
 ABLATIONS = [r for r in RUNS if r.is_ablation]
 MODEL_IDS = ["ar", "bd3lm"] + [r.model_id for r in RUNS]
 # released checkpoints (eval.checkpoints): evaluated as they are by the `released` target
-CHECKPOINT_IDS = sorted(CFG["eval"].get("checkpoints") or {})
-BENCHMARKS = CFG["eval"]["benchmarks"]
-ABLATION_BENCHMARKS = CFG["eval"].get("ablation_benchmarks") or BENCHMARKS
-TINY = CFG["data"]["source"] == "tiny"
+CHECKPOINT_IDS = sorted(CFG.tree.eval.checkpoints)
+BENCHMARKS = list(CFG.tree.eval.benchmarks)
+ABLATION_BENCHMARKS = list(CFG.tree.eval.ablation_benchmarks or BENCHMARKS)
+TINY = CFG.tree.data.source == "tiny"
 from tide.plan import eval_shards  # noqa: E402
 
 # generation shards per benchmark (eval.shards, or sized from eval.throughput_tokens_per_s)
@@ -81,10 +84,10 @@ def threads(rule_name):
 def trained(name):
     """Whether a model is trained in the workflow (else it is loaded from its hub id)."""
     if name == "ar":
-        return CFG["models"]["ar"]["init"] == "train"
+        return CFG.tree.models.ar.init == "train"
     if name == "bd3lm":
-        return CFG["models"]["student"]["init"] == "convert_ar"
-    return CFG["models"]["teachers"][name.split("_")[1]]["init"] == "train"
+        return CFG.tree.models.student.init == "convert_ar"
+    return CFG.tree.models.teachers[name.split("_")[1]].init == "train"
 
 
 def model_input(model_id):
@@ -122,7 +125,7 @@ def all_targets():
 
 
 def dataset_inputs(wildcards):
-    pretok = wildcards.kind in ("A", "B") and CFG["data"]["source"] == "pretokenized"
+    pretok = wildcards.kind in ("A", "B") and CFG.tree.data.source == "pretokenized"
     corpus = [] if pretok else [str(paths.corpus(wildcards.split))]
     return corpus + [str(paths.tokenizers_summary())]
 
@@ -141,7 +144,7 @@ def eval_inputs(wildcards):
         if model_input(wildcards.model_id)
         else {}
     )
-    if CFG["eval"]["source"] == "tiny":
+    if CFG.tree.eval.source == "tiny":
         inputs["data"] = str(paths.eval_data(wildcards.benchmark))
     return inputs
 
@@ -155,7 +158,7 @@ REPORT_PARTIAL = os.environ.get("TIDE_REPORT_PARTIAL") == "1"
 def eval_data_input(wildcards):
     return (
         [str(paths.eval_data(wildcards.benchmark))]
-        if CFG["eval"]["source"] == "tiny"
+        if CFG.tree.eval.source == "tiny"
         else []
     )
 
