@@ -52,9 +52,11 @@ def revision_of(cfg, hub_id: str) -> str | None:
     """The pinned commit of ``hub_id`` in the config's ``revisions:`` (None: unpinned/local)."""
     if not is_hub_id(hub_id):
         return None
-    rev = (cfg.tree.revisions or {}).get(hub_id)
+    # a Config, or a bare {"revisions": ...} (what callers that hold no Config pass)
+    raw = cfg.raw if hasattr(cfg, "raw") else cfg
+    rev = (raw.get("revisions") or {}).get(hub_id)
     if rev is not None and not SHA_RE.match(str(rev)):
-        raise ValueError(f"{cfg.source}: field revisions.{hub_id}: "
+        raise ValueError(f"{getattr(cfg, 'source', 'config')}: field revisions.{hub_id}: "
                          f"expected a 40-hex commit sha or null, found {rev!r}")
     return rev
 
