@@ -24,9 +24,11 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 PIPELINES = ("A", "B")
 #: objectives each pipeline supports (method.md §2): token level needs a shared vocabulary
 PIPELINE_OBJECTIVES = {
-    "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm"},
-    "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl"},
+    "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm", "ce_only_chunk"},
+    "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl", "ce_only"},
 }
+#: teacher-free control objectives (CE term only): no temperature, no teacher term
+CONTROL_OBJECTIVES = {"ce_only", "ce_only_chunk"}
 #: the paper's main-table column of each model id (other runs, e.g. ablations, have none)
 COLUMN_LABELS = {
     "ar": "AR_Qwen3-0.6B", "bd3lm": "BD3LM",
@@ -46,13 +48,13 @@ class RunSpec:
     pipeline: str
     name: str
     objective: str
-    temperature: float
     lr: float
     batch_size: int
     weight: float
     l_init: float
     l_max: float
     schedule: str
+    temperature: float | None = None  # None only for the teacher-free control (ce_only*)
     steps: int | None = None
     epochs: float | None = None
     warmup_ratio: float = 0.1
@@ -238,6 +240,9 @@ def _cross_checks(cfg: Config) -> None:
             raise ConfigError(
                 f"{src}: field {where}.objective: pipeline {run.pipeline} supports "
                 f"{sorted(PIPELINE_OBJECTIVES[run.pipeline])}, found {run.objective!r}")
+        if run.temperature is None and run.objective not in CONTROL_OBJECTIVES:
+            raise ConfigError(f"{src}: field {where}.temperature: required for objective "
+                              f"{run.objective!r} (only {sorted(CONTROL_OBJECTIVES)} have none)")
         if run.steps is None and run.epochs is None:
             raise ConfigError(f"{src}: field {where}: set steps or epochs (here or in distill.defaults)")
         if run.l_init > run.l_max:

@@ -393,8 +393,12 @@ def enable_activation_checkpointing(student) -> None:
     student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
-def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
+def distill(cfg: Config, pipeline: str, run_name: str, root=None, seed: int = 0) -> None:
     """One distillation run (method.md §2): student init = the BD3LM SFT student.
+
+    ``seed`` k > 0 repeats the run with its training seed + k (data order and noise; same
+    start) into ``paths.run_dir(..., seed=k)``: the held-out metrics' spread
+    (``distill.seeds``), never evaluated on the benchmarks (config ``seeds`` replicas are).
 
     Runs as one process or as one rank of a torch.distributed group (``tide launch``,
     ``tide submit``): DDP student, teacher replicated on every rank, outputs by rank 0 only.
@@ -451,13 +455,15 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
 
     settings = TrainSettings(steps=steps, lr=run.lr, batch_size=run.batch_size,
                              warmup_ratio=run.warmup_ratio,
-                             seed=cfg["seed"] if run.seed is None else run.seed,
+                             seed=(cfg["seed"] if run.seed is None else run.seed) + seed,
                              checkpoint_every=run.checkpoint_every, precision=prec)
-    state = paths.state_dir("runs", f"{pipeline}_{run_name}", root)
+    state = paths.state_dir("runs", f"{pipeline}_{run_name}" + (f".seed{seed}" if seed else ""),
+                            root)
     summary = train(student, rows, collate_fn,
                     lambda m, b, p, g: distill_loss(dataclasses.replace(ctx, student=m), b, p, g),
                     settings, state_dir=state, log_path=state / "metrics.jsonl", dist=dist,
-                    **_identity(cfg, "distill", f"{pipeline}_{run_name}", root))
+                    **_identity(cfg, "distill", f"{pipeline}_{run_name}"
+                                + (f".seed{seed}" if seed else ""), root))
     summary["world_size"] = dist.world_size
     distributed.barrier(dist)
     if not dist.is_main:
@@ -465,7 +471,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
                  dist.rank, dist.world_size)
         distributed.shutdown(dist)
         return
-    out = paths.run_dir(pipeline, run_name, root)
+    out = paths.run_dir(pipeline, run_name, root, seed)
     with atomic_dir(out) as tmp:
         student.save_pretrained(tmp / "model")
         tok.save_pretrained(tmp / "model")
@@ -479,7 +485,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
             "shared_vocab_size": vsh, "teacher_mask_token_id": teacher.mask_token_id,
             "student_mask_token_id": ctx.student_mask_id,
             "config_fingerprint": cfg.fingerprint("distill", "models", "data"),
-            "provenance": provenance(seed=cfg["seed"])})
+            "seed_index": seed, "provenance": provenance(seed=cfg["seed"])})
     log.info("rank 0 of %d: wrote outputs to %s", dist.world_size, out)
     distributed.shutdown(dist)
 

@@ -127,7 +127,8 @@ def score_files():
 
 
 def all_targets():
-    targets = [str(paths.scores_csv()), "reports/main_table.md", "reports/lambda_heatmap.png"]
+    targets = [str(paths.scores_csv()), "reports/main_table.md", "reports/lambda_heatmap.png",
+               "reports/heldout_table.md"]
     targets += score_files()
     targets += [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS]
     return targets
