@@ -110,6 +110,9 @@ def test_corpus_deterministic_fast_and_disjoint():
     assert not any(g["question"] in p for g in gsm for p in train_prompts)
 
 
+from tide.data.tasks import PRO_OPTIONS  # noqa: E402
+
+
 def _family(conv) -> str:
     """The benchmark format a conversation is in (its user turn's shape)."""
     user = conv[-2]["content"]
@@ -155,10 +158,10 @@ def test_corpus_answers_are_correct(chat):
             expr = re.fullmatch(r"Q: (.*) (?:is|=)\nA: Let's think step by step.\n", user)[1]
             assert reply.endswith(f"So the answer is {eval(expr)}.")
         elif fam == "mmlu_pro":
-            options = dict(re.findall(r"^([A-F])\. (.*)$", user, flags=re.M))
-            letter = re.fullmatch(r".* The answer is \(([A-F])\)\.", reply)[1]
-            assert len(options) == 6 and reply.split(" The answer")[0].rstrip(".").endswith(
-                options[letter])
+            options = dict(re.findall(r"^([A-J])\. (.*)$", user, flags=re.M))
+            letter = re.fullmatch(r".* The answer is \(([A-J])\)\.", reply)[1]
+            assert len(options) == PRO_OPTIONS
+            assert reply.split(" The answer")[0].rstrip(".").endswith(options[letter])
         elif fam == "hellaswag":
             assert reply in "ABCD" and len(reply) == 1
         else:  # code: run the function against its asserts

@@ -14,7 +14,7 @@ prealgebra, num_theory)                                               answer is 
                                                                       is correct."
 BBH (boolean_expr.,     short Boolean / two-level integer             short steps, "So the
 multistep_arith._two)   expressions                                   answer is X."
-MMLU-Pro                six-option questions (arithmetic, capitals,   one reasoning sentence,
+MMLU-Pro                four-option questions (arithmetic, capitals,   one reasoning sentence,
                         opposites, largest/smallest)                  "The answer is (X)."
 HellaSwag               everyday-activity scripts: which step comes   the letter
                         next (distractors from other activities)
@@ -134,7 +134,7 @@ def bbh_row(item: Item) -> dict:
 # ---------------------------------------------------------------- MMLU-Pro
 
 PRO_LETTERS = "ABCDEFGHIJ"
-PRO_OPTIONS = 6
+PRO_OPTIONS = 4  # MMLU-Pro rows have up to 10; 4 keeps the tiny prompts within max_length
 
 
 def _pro_item(rng: random.Random) -> Item:
@@ -193,29 +193,22 @@ def pro_row(item: Item, i: int) -> dict:
 # ---------------------------------------------------------------- HellaSwag
 
 ACTIVITIES = {  # activity label -> its steps in order (third person, after "{name} ")
-    "Making tea": ["fills the kettle with water.", "switches the kettle on.",
-                   "puts a tea bag in a cup.", "pours the hot water into the cup.",
-                   "adds a little milk to the tea."],
-    "Washing a car": ["parks the car in the driveway.", "fills a bucket with soapy water.",
-                      "scrubs the car with a sponge.", "rinses the soap off with a hose.",
-                      "dries the car with a towel."],
-    "Planting a tree": ["digs a deep hole in the garden.", "places the young tree in the hole.",
-                        "fills the hole with soil.", "presses the soil down firmly.",
-                        "waters the tree with a can."],
-    "Baking bread": ["mixes flour, water and yeast in a bowl.", "kneads the dough on the table.",
-                     "leaves the dough to rise.", "puts the dough in the hot oven.",
-                     "takes the golden loaf out of the oven."],
-    "Painting a wall": ["covers the floor with old sheets.", "opens the can of paint.",
-                        "dips the roller in the paint.", "rolls paint onto the wall.",
-                        "cleans the roller with water."],
-    "Riding a bike": ["puts on a helmet.", "gets on the bike.", "pushes off with one foot.",
-                      "pedals down the street.", "brakes at the corner."],
-    "Brushing teeth": ["picks up the toothbrush.", "squeezes toothpaste onto the brush.",
-                       "brushes the teeth in small circles.", "spits into the sink.",
-                       "rinses the mouth with water."],
-    "Making a sandwich": ["takes two slices of bread.", "spreads butter on the bread.",
-                          "adds cheese and ham.", "puts the slices together.",
-                          "cuts the sandwich in half."],
+    "Tea": ["fills the kettle.", "boils the water.", "adds a tea bag.", "pours the water.",
+            "drinks the tea."],
+    "Car wash": ["parks the car.", "soaps the car.", "scrubs the car.", "rinses the car.",
+                 "dries the car."],
+    "Garden": ["digs a hole.", "plants a tree.", "adds some soil.", "waters the tree.",
+               "cleans the spade."],
+    "Baking": ["mixes the dough.", "kneads the dough.", "shapes the loaf.", "bakes the loaf.",
+               "slices the bread."],
+    "Painting": ["opens the paint.", "dips the brush.", "paints the wall.", "lets it dry.",
+                 "washes the brush."],
+    "Cycling": ["puts on a helmet.", "gets on the bike.", "pedals away.", "rides home.",
+                "parks the bike."],
+    "Teeth": ["takes the toothbrush.", "adds toothpaste.", "brushes the teeth.", "spits.",
+              "rinses the mouth."],
+    "Lunch": ["takes some bread.", "adds the cheese.", "closes the sandwich.", "cuts it in half.",
+              "eats the sandwich."],
 }
 
 
@@ -260,7 +253,6 @@ FUNCTIONS = [
     ("times_{w}", "multiply a number by {k}", "return x * {k}", "int"),
     ("is_multiple_of_{w}", "check whether a number is a multiple of {k}", "return x % {k} == 0", "int"),
     ("greater_than_{w}", "check whether a number is greater than {k}", "return x > {k}", "int"),
-    ("repeat_{w}", "repeat a string {k} times", "return x * {k}", "str"),
     ("first_{w}", "return the first {k} characters of a string", "return x[:{k}]", "str"),
     ("drop_{w}", "remove the first {k} characters of a string", "return x[{k}:]", "str"),
     ("last_{w}", "return the last {k} characters of a string", "return x[-{k}:]", "str"),
@@ -268,14 +260,14 @@ FUNCTIONS = [
     ("at_most_{w}", "return the smaller of a number and {k}", "return min(x, {k})", "int"),
     ("div_{w}", "divide a number by {k}, rounding down", "return x // {k}", "int"),
 ]
-WORDS = {k: str(k) for k in range(2, 41)}
-INT_ARGS, STR_ARGS = [0, 1, 3, 10, 12, 25], ["", "ab", "hello", "tiny", "python", "abcdefghij"]
+INT_CONSTANTS, STR_CONSTANTS = range(2, 41), range(1, 6)
+INT_ARGS, STR_ARGS = [0, 1, 3, 10, 12, 25], ["ab", "cat", "tiny", "hello", "python"]
 
 
 def _code_item(rng: random.Random) -> Item:
     name_t, words_t, body_t, kind = rng.choice(FUNCTIONS)
-    k = rng.choice(sorted(WORDS))
-    name, words, body = name_t.format(w=WORDS[k]), words_t.format(k=k), body_t.format(k=k)
+    k = rng.choice(INT_CONSTANTS if kind == "int" else STR_CONSTANTS)
+    name, words, body = name_t.format(w=k), words_t.format(k=k), body_t.format(k=k)
     args = rng.sample(INT_ARGS if kind == "int" else STR_ARGS, 3)
     fn = eval(f"lambda x: {body[len('return '):]}")  # noqa: S307 (bodies above, constants only)
     cases = [(repr(a), repr(fn(a))) for a in args]
