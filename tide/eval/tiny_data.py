@@ -52,10 +52,13 @@ def _per_subtask(family: str, n: int, seed: int, field: str, subtasks: dict) -> 
 
     items = distinct(family, 20 * n, seed)
     out = {task: [] for task in subtasks.values()}
+    rest = []
     for item in items:
         rows = out[subtasks[item[field]]]
-        if len(rows) < _split(n, len(subtasks)):
-            rows.append(item)
+        (rows if len(rows) < _split(n, len(subtasks)) else rest).append(item)
+    # a subtask with fewer held-out items than its share: the others make up the n
+    for item in rest[:max(0, n - sum(map(len, out.values())))]:
+        out[subtasks[item[field]]].append(item)
     return out
 
 
