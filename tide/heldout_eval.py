@@ -1,7 +1,8 @@
 """``tide heldout``: held-out figures of one model, per held-out example.
 
 For a student (the BD3LM start, every distillation run and ablation, the teacher-free
-control, and each seed repeat of a run):
+control, and each seed repeat of a run), against its pipeline's teacher (the BD3LM start,
+where both pipelines begin, against both):
 
 - ``bpb``: negative-ELBO masked-token NLL on the student's tokenization of the held-out
   corpus (bits and UTF-8 bytes per example; bits/byte = Σbits/Σbytes, tide.heldout);
@@ -192,7 +193,8 @@ def heldout_metrics(cfg: Config, name: str, root=None, seed: int = 0) -> None:
         result.update(kind="student", pipeline=pipeline, path=path, bpb=_bpb_block(
             cfg, lambda *a: fwd(student, *a), "sft", tok, cfg["data"]["max_length"],
             tok.mask_token_id, root))
-        for p in ("B", "A"):
+        # a run is compared with its own pipeline's teacher; the BD3LM start with both
+        for p in ("B", "A") if pipeline is None else (pipeline,):
             teacher = _load_teacher(cfg, p, root)
             t_tok = tokenizer(cfg, TEACHER_TOKENIZER[p], root)
             batches = _batches(_heldout_rows(cfg, p, root), _pipeline_collate(cfg, p, tok, t_tok))

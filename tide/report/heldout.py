@@ -9,8 +9,10 @@ writes ``heldout_table.{md,csv,html}`` and ``heldout.png``:
   the same examples and the same noise (bootstrap of the difference); negative = better;
 - over seeds: mean ± standard deviation of bits/byte over the run's seed repeats
   (``distill.seeds``; seed k of a run is paired with seed k of the control for the Δ);
-- KL to teacher B: Σ KL(teacher ‖ student) / masked aligned pairs (nats per token, T = 1);
-- KL to teacher A: Σ binary KL of chunk probabilities / active chunks (nats per chunk).
+- KL to teacher B: Σ KL(teacher ‖ student) / masked aligned pairs (nats per token, T = 1),
+  for the BD3LM start and pipeline B's runs;
+- KL to teacher A: Σ binary KL of chunk probabilities / active chunks (nats per chunk), for
+  the BD3LM start and pipeline A's runs.
 """
 
 from __future__ import annotations
@@ -153,7 +155,8 @@ FOOTNOTE = ("Held-out examples of the tiny corpus (same examples and noise for e
             "[95% CI]: percentile bootstrap over examples; Δ vs control: paired difference "
             "with the pipeline's teacher-free control (CE only, same steps, lr, data and noise); "
             "over seeds: mean ± sd over training seeds; KL: KL(teacher ‖ student) at T = 1 on "
-            "held-out masked aligned tokens (B) / active chunks (A).")
+            "held-out masked aligned tokens (B) / active chunks (A), each run against its own "
+            "pipeline's teacher, the BD3LM start against both.")
 
 
 def write_heldout_report(cfg, out_dir, root=None) -> pd.DataFrame:

@@ -50,14 +50,17 @@ def heldout_inputs(wildcards):
     from tide.heldout_eval import TEACHER_IDS, parse_heldout_id
 
     model_id, seed = parse_heldout_id(wildcards.hid)
-    data = [str(paths.dataset(k, "heldout")) for k in ("sft", "sft_teacher_a", "sft_teacher_b", "A", "B")]
-    models = [str(paths.model_metrics(t)) for t in TEACHER_IDS]
-    if model_id == "bd3lm":
-        models.append(str(paths.model_metrics("bd3lm")))
-    elif model_id not in TEACHER_IDS:
+    if model_id in TEACHER_IDS:  # its own bits/byte only
+        kind = {"teacher_A": "sft_teacher_a", "teacher_B": "sft_teacher_b"}[model_id]
+        return [str(paths.dataset(kind, "heldout")), str(paths.model_metrics(model_id))]
+    if model_id == "bd3lm":  # the start of both pipelines: against both teachers
+        pipelines, model = ("A", "B"), str(paths.model_metrics("bd3lm"))
+    else:  # a run: against its own pipeline's teacher
         pipeline, run = model_id.split("_", 1)
-        models.append(str(paths.run_summary(pipeline, run, seed=seed)))
-    return data + models
+        pipelines, model = (pipeline,), str(paths.run_summary(pipeline, run, seed=seed))
+    return ([str(paths.dataset("sft", "heldout")), model]
+            + [str(paths.dataset(p, "heldout")) for p in pipelines]
+            + [str(paths.model_metrics(f"teacher_{p}")) for p in pipelines])
 
 
 rule heldout:
