@@ -463,8 +463,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None, seed: int = 0)
     summary = train(student, rows, collate_fn,
                     lambda m, b, p, g: distill_loss(dataclasses.replace(ctx, student=m), b, p, g),
                     settings, state_dir=state, log_path=state / "metrics.jsonl", dist=dist,
-                    **_identity(cfg, "distill", f"{pipeline}_{run_name}"
-                                + (f".seed{seed}" if seed else ""), root))
+                    **_identity(cfg, "distill", f"{pipeline}_{run_name}", root))
     summary["world_size"] = dist.world_size
     distributed.barrier(dist)
     if not dist.is_main:

@@ -28,7 +28,7 @@ rule distill_seed:
     output:
         paths.run_summary("{pipeline}", "{run}", seed="{seed}"),
     params:
-        spec=lambda wc: run_params(wc.pipeline, wc.run),
+        identity=lambda wc: identity.plan_json(CFG, "distill", f"{wc.pipeline}_{wc.run}"),
         rank_log=lambda wc: paths.log(
             "distill", f"{wc.pipeline}_{wc.run}.seed{wc.seed}.rank{{rank}}"
         ),
