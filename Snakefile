@@ -19,6 +19,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/ablations.smk"
+include: "workflow/rules/heldout.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"
 

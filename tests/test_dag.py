@@ -107,6 +107,21 @@ def test_full_tiny_dag(tmp_path):
     assert "Pipeline B" in table and "Pipeline A" in table and "GSM8K" in table
     assert (tmp_path / "reports/lambda_heatmap.png").stat().st_size > 10_000
 
+    # held-out table: every student (seed repeats of the main runs), the controls, the teachers
+    held = pd.read_csv(tmp_path / "reports/heldout_table.csv").set_index("model_id")
+    students = ["bd3lm"] + [x.model_id for x in cfg.runs()]
+    assert set(students + ["teacher_A", "teacher_B"]) <= set(held.index)
+    assert (held["bpb_lo"] <= held["bpb"]).all() and (held["bpb"] <= held["bpb_hi"]).all()
+    for p in ("A", "B"):  # each run against its own teacher, the BD3LM start against both
+        own = ["bd3lm"] + [x.model_id for x in cfg.runs() if x.pipeline == p]
+        assert held.loc[own, f"kl_{p}"].notna().all()
+    seeds = cfg["distill"]["seeds"]
+    for run in cfg.runs(ablations=False):
+        assert held.loc[run.model_id, "seeds"] == seeds
+        if not run.objective.startswith("ce_only"):
+            assert pd.notna(held.loc[run.model_id, "d_control"])
+    assert "control (CE only)" in (tmp_path / "reports/heldout_table.md").read_text()
+
     # nothing left to do: the DAG is complete and consistent
     again = _snakemake(tmp_path, "-n", "all")
     assert "Nothing to be done" in again.stdout + again.stderr

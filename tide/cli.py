@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add(sub, "train-teacher", "train a tiny teacher until it beats the student",
          pipeline=dict(required=True, choices=["A", "B"]))
     _add(sub, "distill", "one distillation run", pipeline=dict(required=True, choices=["A", "B"]),
-         run=dict(required=True))
+         run=dict(required=True), seed=dict(type=int, default=0,
+                                            help="k > 0: the run's repeat with seed + k"))
+    _add(sub, "heldout", "held-out NLL (bits/byte) and divergence from the teachers of one "
+         "model, per example", model_id=dict(required=True),
+         seed=dict(type=int, default=0, help="k > 0: the run's seed-k repeat"))
     _add(sub, "eval", "lm-eval one model on one benchmark", model_id=dict(required=True),
          benchmark=dict(required=True))
     _add(sub, "eval-generate", "generate (or resume) one shard k/K of an evaluation",
@@ -99,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "the time limit: training checkpoints and the job is requeued "
                                  "(the training rules' lead, tide/slurm.py)"))
     p.add_argument("--wait", action="store_true", help="wait for the job and fail if it fails")
+    _add(sub, "heldout-report", "held-out table and figure from results/heldout/*.json",
+         out=dict(default="reports"))
     _add(sub, "report", "tables and figures from result files",
          scores=dict(default=None), out=dict(default="reports"))
     from tide.bench import add_arguments as add_bench_arguments
@@ -155,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         "train-ar": lambda: stages.train_ar(cfg, root),
         "sft": lambda: stages.sft_student(cfg, root),
         "train-teacher": lambda: stages.train_teacher(cfg, args.pipeline, root),
-        "distill": lambda: stages.distill(cfg, args.pipeline, args.run, root),
+        "distill": lambda: stages.distill(cfg, args.pipeline, args.run, root, args.seed),
+        "heldout": lambda: _heldout(cfg, args.model_id, args.seed, root),
+        "heldout-report": lambda: _heldout_report(cfg, args.out, root),
         "eval": lambda: stages.evaluate(cfg, args.model_id, args.benchmark, root),
         "eval-generate": lambda: stages.eval_generate(cfg, args.model_id, args.benchmark,
                                                       args.shard, root),
@@ -220,6 +228,18 @@ def _launch(args) -> int:
     log.info("launch: %s", " ".join(argv))
     exec_command(argv)
     return 0  # not reached
+
+
+def _heldout(cfg, model_id: str, seed: int, root) -> None:
+    from tide.heldout_eval import heldout_metrics
+
+    heldout_metrics(cfg, model_id, root, seed)
+
+
+def _heldout_report(cfg, out: str, root) -> None:
+    from tide.report.heldout import write_heldout_report
+
+    write_heldout_report(cfg, out, root)
 
 
 def _submit(args) -> None:

@@ -112,10 +112,22 @@ def all_targets():
         str(paths.scores_csv()),
         "reports/main_table.md",
         "reports/lambda_heatmap.png",
+        "reports/heldout_table.md",
     ]
     targets += score_files()
     targets += [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS]
     return targets
+
+
+# Held-out metrics (heldout.smk): the BD3LM start, every run, the seed-k repeats of the main
+# runs (distill.seeds) and the teachers.
+SEEDS = CFG.tree.distill.seeds
+MAIN_RUNS = [r for r in RUNS if not r.is_ablation]
+HELDOUT_IDS = (
+    ["teacher_A", "teacher_B", "bd3lm"]
+    + [r.model_id for r in RUNS]
+    + [f"{r.model_id}.seed{k}" for r in MAIN_RUNS for k in range(1, SEEDS)]
+)
 
 
 # Input functions of the rules (snakemake --lint: no functions beside rules).
@@ -173,6 +185,8 @@ def report_inputs(_wildcards):
         "scores": [str(paths.scores_csv())],
         "runs": [str(paths.run_summary(r.pipeline, r.name)) for r in RUNS],
         "ablations": [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS],
+        # the held-out table and figure (heldout.smk): declared so the HTML report shows them
+        "heldout": ["reports/heldout_table.html", "reports/heldout.png"],
     }
     # results/bench/*.json and results/scores_released.csv are read when present but not
     # declared: declaring them would make `all` run the 15-minute `bench` rule or the
@@ -180,6 +194,31 @@ def report_inputs(_wildcards):
     if REPORT_PARTIAL:
         inputs = {k: [f for f in v if os.path.exists(f)] for k, v in inputs.items()}
     return inputs
+
+
+def heldout_inputs(wildcards):
+    from tide.heldout_eval import TEACHER_IDS, parse_heldout_id
+
+    model_id, seed = parse_heldout_id(wildcards.hid)
+    if model_id in TEACHER_IDS:  # its own bits/byte only
+        kind = {"teacher_A": "sft_teacher_a", "teacher_B": "sft_teacher_b"}[model_id]
+        return [str(paths.dataset(kind, "heldout")), str(paths.model_metrics(model_id))]
+    if model_id == "bd3lm":  # the start of both pipelines: against both teachers
+        pipelines, model = ("A", "B"), str(paths.model_metrics("bd3lm"))
+    else:  # a run: against its own pipeline's teacher
+        pipeline, run = model_id.split("_", 1)
+        pipelines, model = (pipeline,), str(paths.run_summary(pipeline, run, seed=seed))
+    return (
+        [str(paths.dataset("sft", "heldout")), model]
+        + [str(paths.dataset(p, "heldout")) for p in pipelines]
+        + [str(paths.model_metrics(f"teacher_{p}")) for p in pipelines]
+    )
+
+
+def heldout_report_inputs(_wildcards):
+    files = [f"results/heldout/{h}.json" for h in HELDOUT_IDS]
+    # `make report` on copied, partial results (TIDE_REPORT_PARTIAL, report.smk): what exists
+    return [f for f in files if os.path.exists(f)] if REPORT_PARTIAL else files
 
 
 def _check_slurm_submission():
