@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("done", nargs="+", help="the shards' .done.json files")
     _add(sub, "eval-score", "score stored generations (CPU: filters, metrics, code execution)",
          model_id=dict(required=True), benchmark=dict(required=True))
+    _add(sub, "eval-model", "generate, merge and score several benchmarks of one model in one "
+         "process (eval.per_model): the staged path's files", model_id=dict(required=True),
+         benchmarks=dict(required=True, nargs="+"))
     _add(sub, "rehearsal-hub", "write tiny stand-ins of every hub repository the config loads "
          "(real ids, formats, revisions) as a Hugging Face cache to use as HF_HOME",
          out=dict(required=True, help="the new HF_HOME (never your own cache)"))
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       args.shard, root),
         "eval-merge": lambda: stages.eval_merge(args.model_id, args.benchmark, args.done, root),
         "eval-score": lambda: stages.eval_score(cfg, args.model_id, args.benchmark, root),
+        "eval-model": lambda: stages.eval_model(cfg, args.model_id, args.benchmarks, root),
         "scores": lambda: stages.collect_scores(args.inputs, args.out),
         "ablation-rows": lambda: stages.ablation_rows(cfg, args.spec, args.scores, args.out),
         "report": lambda: stages.report(cfg, args.scores, args.out, root),

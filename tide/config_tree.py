@@ -180,6 +180,13 @@ class Eval:
         'eval.source tiny: held-out documents written per benchmark (spread over its '
         'subtasks; fewer where a task family has fewer held-out items). Default: limit, else '
         '100.', None)
+    per_model: bool = doc(
+        'One job per model generates, merges and scores all its benchmarks in one process '
+        "(tide eval-model: the staged path's files); false = one job per generation shard, "
+        "merge and score (the paper's cluster setting).", False)
+    score_controls: bool = doc(
+        'Score the teacher-free controls (objective ce_only / ce_only_chunk) on the '
+        'benchmarks; false = held-out metrics only.', True)
     max_subtasks: int | None = doc(
         'Group benchmarks (BBH, MATH) on the hub route: evaluate only their first N subtasks '
         '(rehearsal; null = all).', None)

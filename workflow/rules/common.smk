@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from tide import identity, paths
-from tide.config import validate_dict
+from tide.config import CONTROL_OBJECTIVES, validate_dict
 from tide.resolved import resolved_config, write_resolved
 from tide.slurm import snakemake_resources
 import yaml
@@ -40,6 +40,22 @@ CHECKPOINT_IDS = sorted(CFG["eval"].get("checkpoints") or {})
 BENCHMARKS = CFG["eval"]["benchmarks"]
 ABLATION_BENCHMARKS = CFG["eval"].get("ablation_benchmarks") or BENCHMARKS
 TINY = CFG["data"]["source"] == "tiny"
+ABLATION_IDS = [r.model_id for r in ABLATIONS]
+# teacher-free controls without benchmark scores (eval.score_controls: false)
+UNSCORED_IDS = (
+    []
+    if CFG.tree.eval.score_controls
+    else [r.model_id for r in RUNS if r.objective in CONTROL_OBJECTIVES]
+)
+# eval.per_model: one job per model scores all its benchmarks (eval.smk: eval_model);
+# the model ids of each such rule, as a wildcard constraint
+PER_MODEL = CFG.tree.eval.per_model
+PER_MODEL_IDS = {
+    "main": [
+        m for m in MODEL_IDS + CHECKPOINT_IDS if m not in ABLATION_IDS + UNSCORED_IDS
+    ],
+    "ablation": ABLATION_IDS,
+}
 from tide.plan import eval_shards  # noqa: E402
 
 # generation shards per benchmark (eval.shards, or sized from eval.throughput_tokens_per_s)
@@ -98,9 +114,12 @@ def model_input(model_id):
 
 
 def benchmarks_of(model_id):
-    """Main models are scored on every benchmark; ablations on `eval.ablation_benchmarks`."""
-    ablation_ids = {r.model_id for r in ABLATIONS}
-    return ABLATION_BENCHMARKS if model_id in ablation_ids else BENCHMARKS
+    """Main models are scored on every benchmark; ablations on `eval.ablation_benchmarks`;
+    the teacher-free controls on none unless `eval.score_controls` (held-out table only).
+    """
+    if model_id in ABLATION_IDS:
+        return ABLATION_BENCHMARKS
+    return [] if model_id in UNSCORED_IDS else BENCHMARKS
 
 
 def score_files():
@@ -162,6 +181,17 @@ def eval_inputs(wildcards):
 # TIDE_REPORT_PARTIAL=1 (`make report`), only the inputs that exist are declared and the report
 # marks the rest; in a DAG run every input is declared, so the report waits for all of them.
 REPORT_PARTIAL = os.environ.get("TIDE_REPORT_PARTIAL") == "1"
+
+
+def eval_model_inputs(wildcards):
+    """eval_model: the model's pointer and the tiny items of each of its benchmarks."""
+    model = model_input(wildcards.model_id)
+    data = (
+        [str(paths.eval_data(b)) for b in benchmarks_of(wildcards.model_id)]
+        if CFG["eval"]["source"] == "tiny"
+        else []
+    )
+    return {"model": model, "data": data} if model else {"data": data}
 
 
 def eval_data_input(wildcards):
