@@ -201,7 +201,9 @@ def test_tiny_default_evaluates_per_model_and_the_paper_per_shard(tmp_path):
     assert evaluated >= set(scored) and not {m for m in evaluated if m.endswith("_control")}
     benches = " ".join(cfg["eval"]["benchmarks"])
     assert f"eval-model --model-id bd3lm --benchmarks {benches}" in out
-    assert jobs["heldout"] >= len(runs) + 3  # every run, the controls included, and more
+    # held-out: every run (controls included; a main run with its seed repeats in one job), the
+    # BD3LM start and both teachers
+    assert jobs["heldout"] + jobs["heldout_repeats"] == len(runs) + 3
 
     paper = _job_counts(dry("paper.yaml", "all"))
     assert {"eval_generate", "eval_merge", "evaluate"} <= set(paper)

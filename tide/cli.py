@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
          run=dict(required=True), seed=dict(type=int, default=0,
                                             help="k > 0: the run's repeat with seed + k"))
     _add(sub, "heldout", "held-out NLL (bits/byte) and divergence from the teachers of one "
-         "model, per example", model_id=dict(required=True),
+         "model, per example (several ids: one after the other, in one process)",
+         model_id=dict(required=True, nargs="+"),
          seed=dict(type=int, default=0, help="k > 0: the run's seed-k repeat"))
     _add(sub, "eval", "lm-eval one model on one benchmark", model_id=dict(required=True),
          benchmark=dict(required=True))
@@ -234,10 +235,11 @@ def _launch(args) -> int:
     return 0  # not reached
 
 
-def _heldout(cfg, model_id: str, seed: int, root) -> None:
+def _heldout(cfg, model_ids: list[str], seed: int, root) -> None:
     from tide.heldout_eval import heldout_metrics
 
-    heldout_metrics(cfg, model_id, root, seed)
+    for model_id in model_ids:  # one process start-up (torch, transformers) for all of them
+        heldout_metrics(cfg, model_id, root, seed)
 
 
 def _heldout_report(cfg, out: str, root) -> None:

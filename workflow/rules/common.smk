@@ -147,6 +147,11 @@ HELDOUT_IDS = (
     + [r.model_id for r in RUNS]
     + [f"{r.model_id}.seed{k}" for r in MAIN_RUNS for k in range(1, SEEDS)]
 )
+# distill.seeds > 1: one job (heldout_repeats) scores a main run and its repeats in one
+# process; the others (teachers, the BD3LM start, ablations) one job each (heldout)
+HELDOUT_SEED_SUFFIXES = [""] + [f".seed{k}" for k in range(1, SEEDS)]
+HELDOUT_GROUPED = [r.model_id for r in MAIN_RUNS] if SEEDS > 1 else []
+HELDOUT_SINGLE = [h for h in HELDOUT_IDS if h.split(".seed")[0] not in HELDOUT_GROUPED]
 
 
 # Input functions of the rules (snakemake --lint: no functions beside rules).
@@ -226,10 +231,10 @@ def report_inputs(_wildcards):
     return inputs
 
 
-def heldout_inputs(wildcards):
+def heldout_inputs_of(hid):
     from tide.heldout_eval import TEACHER_IDS, parse_heldout_id
 
-    model_id, seed = parse_heldout_id(wildcards.hid)
+    model_id, seed = parse_heldout_id(hid)
     if model_id in TEACHER_IDS:  # its own bits/byte only
         kind = {"teacher_A": "sft_teacher_a", "teacher_B": "sft_teacher_b"}[model_id]
         return [str(paths.dataset(kind, "heldout")), str(paths.model_metrics(model_id))]
@@ -243,6 +248,16 @@ def heldout_inputs(wildcards):
         + [str(paths.dataset(p, "heldout")) for p in pipelines]
         + [str(paths.model_metrics(f"teacher_{p}")) for p in pipelines]
     )
+
+
+def heldout_inputs(wildcards):
+    return heldout_inputs_of(wildcards.hid)
+
+
+def heldout_repeats_inputs(wildcards):
+    """heldout_repeats: the inputs of a main run and of its held-out repeats."""
+    ids = [wildcards.model_id + s for s in HELDOUT_SEED_SUFFIXES]
+    return sorted({f for h in ids for f in heldout_inputs_of(h)})
 
 
 def heldout_report_inputs(_wildcards):

@@ -2,14 +2,15 @@
 # the divergence from each teacher on held-out masked units, per held-out example, for the
 # BD3LM start, every run (ablations and the teacher-free control included), each seed repeat
 # of the main runs (distill.seeds), and the teachers; then their table and figure
-# (tide/report/heldout.py) with 95 % intervals over examples.
+# (tide/report/heldout.py) with 95 % intervals over examples. The held-out jobs load a
+# student and a teacher like an evaluation job, so they take its resources (paper: 1 GPU).
 import re
 
 # HELDOUT_IDS, SEEDS and the input functions: common.smk
 
 
 wildcard_constraints:
-    hid="|".join(re.escape(h) for h in HELDOUT_IDS),
+    hid="|".join(re.escape(h) for h in HELDOUT_SINGLE) or "none",
     seed=r"[1-9][0-9]*",
 
 
@@ -41,6 +42,28 @@ rule distill_seed:
         "> {log} 2>&1"
 
 
+if HELDOUT_GROUPED:
+
+    rule heldout_repeats:
+        input:
+            heldout_repeats_inputs,
+        output:
+            [f"results/heldout/{{model_id}}{s}.json" for s in HELDOUT_SEED_SUFFIXES],
+        log:
+            paths.log("heldout", "{model_id}.repeats"),
+        benchmark:
+            paths.benchmark_file("heldout", "{model_id}.repeats")
+        wildcard_constraints:
+            model_id="|".join(HELDOUT_GROUPED),
+        threads: threads("eval_generate")
+        resources:
+            **res("eval_generate"),
+        params:
+            ids=lambda wc: " ".join(wc.model_id + s for s in HELDOUT_SEED_SUFFIXES),
+        shell:
+            "OMP_NUM_THREADS={threads} {TIDE} heldout --model-id {params.ids} > {log} 2>&1"
+
+
 rule heldout:
     input:
         heldout_inputs,
@@ -50,9 +73,9 @@ rule heldout:
         paths.log("heldout", "{hid}"),
     benchmark:
         paths.benchmark_file("heldout", "{hid}")
-    threads: threads("default")
+    threads: threads("eval_generate")
     resources:
-        **res("default"),
+        **res("eval_generate"),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} heldout --model-id {wildcards.hid} > {log} 2>&1"
 
