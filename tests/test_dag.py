@@ -182,9 +182,9 @@ def test_tiny_default_evaluates_per_model_and_the_paper_per_shard(tmp_path):
 
     def dry(config, *targets):
         res = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d",
-                              str(tmp_path), "-n", "-p", "--configfile", str(REPO / "config" / config),
-                              "--", *targets], capture_output=True, text=True, env=env,
-                             timeout=300)
+                              str(tmp_path), "-n", "-p", "--configfile",
+                              str(REPO / "config" / config), "--", *targets],
+                             capture_output=True, text=True, env=env, timeout=300)
         assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
         return res.stdout + res.stderr
 

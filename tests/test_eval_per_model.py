@@ -101,5 +101,6 @@ def test_per_model_job_refuses_a_benchmark_outside_the_config(tmp_path):
     from tide.stages import eval_model
 
     cfg, _ = _config(tmp_path)
-    with pytest.raises(ValueError, match=r"eval-model bd3lm: benchmarks \['gsm9k'\] are in neither"):
+    with pytest.raises(ValueError,
+                       match=r"eval-model bd3lm: benchmarks \['gsm9k'\] are in neither"):
         eval_model(cfg, "bd3lm", ["mmlu", "gsm9k"], tmp_path / "r")

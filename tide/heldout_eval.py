@@ -193,8 +193,8 @@ def heldout_metrics(cfg: Config, name: str, root=None, seed: int = 0) -> None:
         tok = tokenizer(cfg, "student", root)
         block = cfg["block_size"]
         result.update(kind="student", pipeline=pipeline, path=path, bpb=_bpb_block(
-            cfg, lambda xt, x0, _valid: bd3lm_logits(student, xt, x0, block), "sft", tok, cfg["data"]["max_length"],
-            tok.mask_token_id, root))
+            cfg, lambda xt, x0, _valid: bd3lm_logits(student, xt, x0, block), "sft", tok,
+            cfg["data"]["max_length"], tok.mask_token_id, root))
         # a run is compared with its own pipeline's teacher; the BD3LM start with both
         for p in ("B", "A") if pipeline is None else (pipeline,):
             teacher = _load_teacher(cfg, p, root)

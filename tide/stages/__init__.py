@@ -19,5 +19,5 @@ from tide.stages.report import report
 
 __all__ = ["_rows", "ablation_rows", "check_compatible", "collect_scores", "corpus", "dataset",
            "distill", "enable_activation_checkpointing", "eval_data", "eval_generate",
-           "eval_merge", "eval_model", "eval_plan", "eval_score", "evaluate", "report", "sft_student",
-           "tokenizers", "train_ar", "train_teacher"]
+           "eval_merge", "eval_model", "eval_plan", "eval_score", "evaluate", "report",
+           "sft_student", "tokenizers", "train_ar", "train_teacher"]
