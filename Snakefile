@@ -24,6 +24,14 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"
 
 
+# File-joining rules run on the submitting host under a cluster profile: a SLURM job per
+# (model, benchmark) merge would wait in the queue for a fraction of a second of work.
+localrules:
+    eval_merge,
+    scores,
+    released_scores,
+
+
 rule all:
     default_target: True
     input:

@@ -23,7 +23,8 @@ import lm_eval  # noqa: F401  (required: a missing lm-eval fails, never skips)
 from test_eval import GSM8K_DOCS, _write_jsonl, gsm8k_rows  # noqa: E402
 from test_sampler import make_student, make_tokenizer  # noqa: E402
 from tide.eval import run, staged  # noqa: E402
-from tide.eval.store import check_progress, mark_finished, read_records  # noqa: E402
+from tide.eval.store import (check_progress, mark_finished, merge_shards,  # noqa: E402
+                             read_records)
 
 ARGS = {"max_new_tokens": 8, "steps": 8}
 
@@ -54,7 +55,7 @@ def _staged(student_dir, benchmark, data, tmp_path, shards, **kw):
         staged.generate_shard({"pretrained": str(student_dir), **ARGS}, benchmark, gen,
                               f"{k}/{shards}", data_files=data, **kw)
         dones.append(gen / f"shard-{k}-of-{shards}.done.json")
-    staged.merge_shards(dones, gen / "generations.jsonl")
+    merge_shards(dones, gen / "generations.jsonl")
     return staged.score(gen / "generations.jsonl", tmp_path / "scored", data_files=data)
 
 
@@ -156,12 +157,12 @@ def test_killed_generation_resumes_with_identical_samples(student_dir, tmp_path,
     assert f"{kept} reused" in out  # the log says how many requests were reused
     done = json.loads((gen / "shard-0-of-1.done.json").read_text())
     assert done["reused"] == kept and done["generated"] == len(rows) - kept
-    staged.merge_shards([gen / "shard-0-of-1.done.json"], gen / "generations.jsonl")
+    merge_shards([gen / "shard-0-of-1.done.json"], gen / "generations.jsonl")
     staged.score(gen / "generations.jsonl", tmp_path / "resumed", data_files=data)
     ref = tmp_path / "ref"
     staged.generate_shard({"pretrained": str(student_dir), "max_new_tokens": 32, "steps": 32},
                           "gsm8k", ref, "0/1", data_files=data, batch_size=4)
-    staged.merge_shards([ref / "shard-0-of-1.done.json"], ref / "generations.jsonl")
+    merge_shards([ref / "shard-0-of-1.done.json"], ref / "generations.jsonl")
     staged.score(ref / "generations.jsonl", tmp_path / "uninterrupted", data_files=data)
     assert _samples(tmp_path / "resumed") == _samples(tmp_path / "uninterrupted")
 
@@ -251,7 +252,7 @@ def test_hf_ar_baseline_staged_equals_unsharded(tmp_path):
     for k in range(2):
         staged.generate_shard({"pretrained": str(d)}, "mmlu", gen, f"{k}/2", data_files=data,
                               model="hf", batch_size=3)
-    staged.merge_shards([gen / f"shard-{k}-of-2.done.json" for k in range(2)],
+    merge_shards([gen / f"shard-{k}-of-2.done.json" for k in range(2)],
                         gen / "generations.jsonl")
     two = staged.score(gen / "generations.jsonl", tmp_path / "scored", data_files=data)
     assert _samples(tmp_path / "one") == _samples(tmp_path / "scored")

@@ -6,7 +6,7 @@
   that the store does not hold yet, appending each finished batch to the store (fsync'd).
   SIGUSR1/SIGTERM (SLURM's warning before a time limit) stop it after the current batch
   with exit code 124; the retry continues. A retry that made no progress fails loudly.
-- :func:`merge_shards` joins the shards' stores (tide.eval.store.merge_stores).
+- :func:`tide.eval.store.merge_shards` joins the shards' stores (no model, no torch).
 - :func:`score` runs lm-eval again on CPU over the merged store: :class:`StoredLM` in
   replay mode answers every request from the store (and fails naming any missing one), so
   filters, metrics and sandboxed code execution run on the stored texts and rescoring
@@ -18,7 +18,6 @@ The result equals the unsharded run (same samples, same scores): tests/test_eval
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import tempfile
 from pathlib import Path
@@ -231,25 +230,6 @@ def generate_shard(model_args: dict | str, benchmark: str, gen_dir, shard="0/1",
     log.info("shard %d/%d of %s done: %d in shard, %d reused, %d generated", k, n, benchmark,
              lm.counts["in_shard"], lm.counts["reused"], lm.counts["generated"])
     return done
-
-
-def merge_shards(done_files: list[str | os.PathLike], out) -> dict:
-    """Join finished shards into one store ``out``; writes ``out`` + ``<out>.json`` (manifest)."""
-    dones = [read_json(p) for p in done_files]
-    ns = {d["shard"][1] for d in dones}
-    got = sorted(d["shard"][0] for d in dones)
-    if len(ns) != 1 or got != list(range(ns.copy().pop())):
-        raise ValueError(f"merge: expected shards 0..K-1 of one K, found "
-                         f"{[tuple(d['shard']) for d in dones]} in {list(map(str, done_files))}")
-    count = merge_stores([(d["store"], d["identity_hash"]) for d in dones], out)
-    manifest = {k: dones[0][k] for k in ("benchmark", "identity", "identity_hash", "model",
-                                          "model_args", "model_info", "batch_size", "seed",
-                                          "limit", "data")}
-    manifest |= {"shards": len(dones), "records": count, "store": str(out),
-                 "generated": sum(d["generated"] for d in dones),
-                 "reused": sum(d["reused"] for d in dones)}
-    atomic_write_json(str(out) + ".json", manifest)
-    return manifest
 
 
 def score(store_file, out_dir, *, data_files=None, extra: dict | None = None,

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from tide.io import atomic_write_json, read_json
+
 log = logging.getLogger(__name__)
 
 def canonical_hash(obj: Any) -> str:
@@ -210,3 +212,22 @@ def merge_stores(parts: list[tuple[str | os.PathLike, str]], out: str | os.PathL
     atomic_write_text(out, "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n"
                                    for r in rows))
     return len(rows)
+
+
+def merge_shards(done_files: list[str | os.PathLike], out) -> dict:
+    """Join finished shards into one store ``out``; writes ``out`` + ``<out>.json`` (manifest)."""
+    dones = [read_json(p) for p in done_files]
+    ns = {d["shard"][1] for d in dones}
+    got = sorted(d["shard"][0] for d in dones)
+    if len(ns) != 1 or got != list(range(ns.copy().pop())):
+        raise ValueError(f"merge: expected shards 0..K-1 of one K, found "
+                         f"{[tuple(d['shard']) for d in dones]} in {list(map(str, done_files))}")
+    count = merge_stores([(d["store"], d["identity_hash"]) for d in dones], out)
+    manifest = {k: dones[0][k] for k in ("benchmark", "identity", "identity_hash", "model",
+                                          "model_args", "model_info", "batch_size", "seed",
+                                          "limit", "data")}
+    manifest |= {"shards": len(dones), "records": count, "store": str(out),
+                 "generated": sum(d["generated"] for d in dones),
+                 "reused": sum(d["reused"] for d in dones)}
+    atomic_write_json(str(out) + ".json", manifest)
+    return manifest

@@ -9,8 +9,9 @@ unpinned; every stand-in is marked (``tide_rehearsal_standin`` in config.json, o
 (tide/hubcache.py). ``DIR/PROVENANCE.md`` lists each reproduced fact and its public source.
 
 What is reproduced, and where each fact comes from ([R] model card / README, [C] the
-authors' code PKU-YuanGroup/TIDE or ZHZisZZ/dllm, [S] our spec files, [I] inferred: not
-verifiable offline, chosen to be consistent with the rest):
+authors' code PKU-YuanGroup/TIDE or ZHZisZZ/dllm, [S] our spec files, [P] a commit pinned for
+the same id in other public code, [I] inferred: not verifiable offline, chosen to be
+consistent with the rest):
 """
 
 PROVENANCE = [
@@ -54,4 +55,10 @@ PROVENANCE = [
     ("cais/mmlu", "config all, split test, columns question/subject/choices/answer; "
      "revision c30699e8356da336a370243923dbaf21066bb9fe", "[C] lm-eval tasks/mmlu (cais/mmlu); "
      "the revision is the one pinned by huggingface/lighteval's MMLU tasks"),
+    ("Qwen/Qwen3-0.6B, openai/gsm8k, EleutherAI/hendrycks_math, TIGER-Lab/MMLU-Pro, "
+     "openai/openai_humaneval", "revisions as config/paper.yaml pins them",
+     "[P] commits found pinned for the same ids in public code (code search, 2026-12-01; "
+     "lighteval-style task configs, marin task recipes, evaluation harnesses), not verified "
+     "against the hub; Rowan/hellaswag left unpinned: the commit those configs pin is a "
+     "loading-script revision"),
 ]

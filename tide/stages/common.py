@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 
-import torch
-
 from tide import paths
 from tide.config import Config
 from tide.io import read_json
@@ -15,12 +13,16 @@ from tide.vocab import TEACHER_TOKENIZER
 SFT_KIND = {"student": "sft", "teacher_a": "sft_teacher_a", "teacher_b": "sft_teacher_b"}
 
 
-def _dtype(name: str) -> torch.dtype:
+def _dtype(name: str):
+    import torch  # on use: the light stages (merge, scores, reports) never pay its import
+
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 def _device(cfg: Config) -> str:
     if cfg["device"] == "auto":
+        import torch
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     return cfg["device"]
 

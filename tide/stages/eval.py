@@ -102,7 +102,7 @@ def eval_generate(cfg: Config, model_id: str, benchmark: str, shard: str, root=N
 
 def eval_merge(model_id: str, benchmark: str, done_files: list[str], root=None) -> None:
     """Stage 2: the finished shards' generations as one store."""
-    from tide.eval.staged import merge_shards
+    from tide.eval.store import merge_shards  # light: no torch, no lm-eval
 
     merge_shards(done_files, paths.eval_generations(model_id, benchmark, root))
 
