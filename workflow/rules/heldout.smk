@@ -25,6 +25,7 @@ rule distill_seed:
         paths.log("distill", "{pipeline}_{run}.seed{seed}"),
     benchmark:
         paths.benchmark_file("distill", "{pipeline}_{run}.seed{seed}")
+    priority: 5  # after the teachers, the distillation runs before evaluations that could wait
     threads: threads("distill")
     resources:
         **res("distill"),
