@@ -26,8 +26,8 @@ include: "workflow/rules/bench.smk"
 
 # File-joining rules run on the submitting host under a cluster profile: a SLURM job per
 # (model, benchmark) merge would wait in the queue for a fraction of a second of work.
+# (eval_merge, defined only for the staged evaluation, marks itself: eval.smk)
 localrules:
-    eval_merge,
     scores,
     released_scores,
 

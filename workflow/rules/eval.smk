@@ -82,6 +82,7 @@ else:
             paths.log("eval_merge", "{model_id}_{benchmark}"),
         benchmark:
             paths.benchmark_file("eval_merge", "{model_id}_{benchmark}")
+        localrule: True  # file joining on the submitting host (Snakefile: localrules)
         threads: threads("default")
         resources:
             **res("default"),
