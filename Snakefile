@@ -19,14 +19,15 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/ablations.smk"
+include: "workflow/rules/heldout.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"
 
 
 # File-joining rules run on the submitting host under a cluster profile: a SLURM job per
 # (model, benchmark) merge would wait in the queue for a fraction of a second of work.
+# (eval_merge, defined only for the staged evaluation, marks itself: eval.smk)
 localrules:
-    eval_merge,
     scores,
     released_scores,
 

@@ -24,9 +24,11 @@ def tiny_raw():
 def test_shipped_configs_validate():
     tiny, paper = load_config(TINY), load_config(PAPER)
     mains = {(r.pipeline, r.name) for r in tiny.runs() if not r.is_ablation}
-    assert mains == {("B", "kl"), ("B", "tide_shared"), ("B", "tide_cross"),
-                     ("A", "calm"), ("A", "tide_shared"), ("A", "tide_cross")}
-    assert {(r.pipeline, r.name) for r in paper.runs() if not r.is_ablation} == mains
+    paper_mains = {("B", "kl"), ("B", "tide_shared"), ("B", "tide_cross"),
+                   ("A", "calm"), ("A", "tide_shared"), ("A", "tide_cross")}
+    # the tiny default adds a teacher-free control per pipeline (CE term only, issue 15)
+    assert mains == paper_mains | {("B", "control"), ("A", "control")}
+    assert {(r.pipeline, r.name) for r in paper.runs() if not r.is_ablation} == paper_mains
 
 
 def test_ablation_grid_covers_every_axis_and_merges_its_base():
@@ -219,17 +221,16 @@ def test_typed_tree_names_defaults_and_docs_equal_the_schema():
         T.AR: top + ("models", "properties", "ar"), T.Student: top + ("models", "properties", "student"),
         T.Teacher: ("$defs", "teacher"), T.Train: ("$defs", "train"), T.Eval: top + ("eval",),
         T.Checkpoint: top + ("eval", "properties", "checkpoints", "additionalProperties"),
-        T.Resources: ("$defs", "resources"),
+        T.Resources: ("$defs", "resources"), T.Distill: top + ("distill",),
     }
     problems = []
     for cls, path in pairs.items():
         node = _schema_node(schema, *path)
         props = dict(node["properties"])
-        if cls is T.ConfigTree:  # the tree holds the resolved runs in place of the raw section
+        if cls is T.ConfigTree:  # the tree holds the resolved runs beside the raw section
             props["runs"] = {"description": T.ConfigTree.__dataclass_fields__["runs"]
                              .metadata["doc"]}
-            props.pop("distill")
-        required = set(node.get("required", [])) - {"distill"}
+        required = set(node.get("required", []))
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if set(fields) != set(props):
             problems.append(f"{cls.__name__}: fields {sorted(set(fields) ^ set(props))} differ")
@@ -262,7 +263,10 @@ def test_tree_of_the_shipped_configs_carries_the_defaults():
     assert tiny.models.ar.train.grad_clip == 1.0 and tiny.models.ar.train.warmup_ratio == 0.05
     assert paper.data.heldout_examples == 512 and tiny.eval.checkpoints == {}
     assert paper.resources["distill"].tasks == 8 and tiny.resources["default"].tasks == 1
-    assert [r.model_id for r in tiny.runs][:3] == ["A_calm", "A_tide_shared", "A_tide_cross"]
+    assert [r.model_id for r in tiny.runs][:4] == ["A_control", "A_calm", "A_tide_shared",
+                                                   "A_tide_cross"]
+    assert tiny.distill.seeds == 3 and paper.distill.seeds == 1  # held-out repeats (issue 15)
+    assert tiny.eval.tiny_documents == 100 and paper.eval.tiny_documents is None
 
 
 def test_rule_resources_read_over_the_default_rule(tiny_raw):

@@ -6,6 +6,7 @@ kind the paper's structure implies (teachers beat the student on held-out bits/b
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +89,9 @@ def test_full_tiny_dag(tmp_path):
     from tide.config import load_config
 
     cfg = load_config(REPO / "config" / "tiny.yaml")
-    mains = ["ar", "bd3lm"] + [x.model_id for x in cfg.runs() if not x.is_ablation]
+    # the teacher-free controls are held-out only (eval.score_controls: false)
+    mains = ["ar", "bd3lm"] + [x.model_id for x in cfg.runs()
+                               if not x.is_ablation and not x.objective.startswith("ce_only")]
     ablations = [x.model_id for x in cfg.runs() if x.is_ablation]
     benches, abl_benches = cfg["eval"]["benchmarks"], cfg["eval"]["ablation_benchmarks"]
     scores = pd.read_csv(r / "scores.csv")
@@ -107,6 +110,21 @@ def test_full_tiny_dag(tmp_path):
     assert "Pipeline B" in table and "Pipeline A" in table and "GSM8K" in table
     assert (tmp_path / "reports/lambda_heatmap.png").stat().st_size > 10_000
 
+    # held-out table: every student (seed repeats of the main runs), the controls, the teachers
+    held = pd.read_csv(tmp_path / "reports/heldout_table.csv").set_index("model_id")
+    students = ["bd3lm"] + [x.model_id for x in cfg.runs()]
+    assert set(students + ["teacher_A", "teacher_B"]) <= set(held.index)
+    assert (held["bpb_lo"] <= held["bpb"]).all() and (held["bpb"] <= held["bpb_hi"]).all()
+    for p in ("A", "B"):  # each run against its own teacher, the BD3LM start against both
+        own = ["bd3lm"] + [x.model_id for x in cfg.runs() if x.pipeline == p]
+        assert held.loc[own, f"kl_{p}"].notna().all()
+    seeds = cfg["distill"]["seeds"]
+    for run in cfg.runs(ablations=False):
+        assert held.loc[run.model_id, "seeds"] == seeds
+        if not run.objective.startswith("ce_only"):
+            assert pd.notna(held.loc[run.model_id, "d_control"])
+    assert "control (CE only)" in (tmp_path / "reports/heldout_table.md").read_text()
+
     # nothing left to do: the DAG is complete and consistent
     again = _snakemake(tmp_path, "-n", "all")
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -120,7 +138,7 @@ def test_full_tiny_dag(tmp_path):
                            str(tmp_path), "-n", "all", "--configfile", str(changed)],
                           capture_output=True, text=True, env=env, timeout=300)
     jobs = _job_counts(plan.stdout + plan.stderr)
-    assert jobs.get("distill") == 1 and jobs.get("evaluate") == len(abl_benches), jobs
+    assert jobs.get("distill") == 1 and jobs.get("eval_model_ablation") == 1, jobs
     assert jobs.get("ablation_rows") == 1 and "train_teacher" not in jobs, jobs
     assert "runs/A/compdemo_rho_0_3/run.json" in plan.stdout + plan.stderr
 
@@ -149,6 +167,44 @@ def test_one_ablation_target_schedules_only_its_chain(tmp_path):
     assert res.returncode == 0, out[-3000:]
     jobs = _job_counts(out)
     assert jobs["distill"] == 1 and "runs/B/growth_linear/run.json" in out
-    assert jobs["evaluate"] == 1 and jobs["ablation_rows"] == 1
+    assert jobs["eval_model_ablation"] == 1 and jobs["ablation_rows"] == 1
     assert jobs["train_teacher"] == 1 and "teacher_A" not in out  # only pipeline B's chain
     assert "report" not in jobs and "scores" not in jobs
+
+
+def test_tiny_default_evaluates_per_model_and_the_paper_per_shard(tmp_path):
+    """eval.per_model: the tiny default has one evaluation job per model (all its benchmarks),
+    none per (model, benchmark) or shard, and none for the teacher-free controls (held-out
+    only); config/paper.yaml keeps the staged rules and has no per-model job."""
+    from tide.config import load_config
+
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+
+    def dry(config, *targets):
+        res = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d",
+                              str(tmp_path), "-n", "-p", "--configfile",
+                              str(REPO / "config" / config), "--", *targets],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+        return res.stdout + res.stderr
+
+    out = dry("tiny.yaml", "all")
+    jobs = _job_counts(out)
+    cfg = load_config(REPO / "config" / "tiny.yaml")
+    runs = cfg.runs()
+    scored = ["ar", "bd3lm"] + [r.model_id for r in runs if not r.is_ablation
+                                and not r.objective.startswith("ce_only")]
+    assert jobs["eval_model"] == len(scored)
+    assert jobs["eval_model_ablation"] == len([r for r in runs if r.is_ablation])
+    assert not {"eval_generate", "eval_merge", "evaluate"} & set(jobs), jobs
+    evaluated = set(re.findall(r"log: results/logs/eval_model/(\w+)\.log", out))
+    assert evaluated >= set(scored) and not {m for m in evaluated if m.endswith("_control")}
+    benches = " ".join(cfg["eval"]["benchmarks"])
+    assert f"eval-model --model-id bd3lm --benchmarks {benches}" in out
+    # held-out: every run (controls included; a main run with its seed repeats in one job), the
+    # BD3LM start and both teachers
+    assert jobs["heldout"] + jobs["heldout_repeats"] == len(runs) + 3
+
+    paper = _job_counts(dry("paper.yaml", "all"))
+    assert {"eval_generate", "eval_merge", "evaluate"} <= set(paper)
+    assert not {"eval_model", "eval_model_ablation"} & set(paper)

@@ -114,19 +114,34 @@ def test_corpus_deterministic_fast_and_disjoint():
     assert time.perf_counter() - t0 < 2.0
     assert a == corpus.make_corpus(4000, 200, seed=7)
     assert a["train"] != corpus.make_corpus(4000, 200, seed=8)["train"]
-    train_prompts = {m[0]["content"] for m in a["train"]}
-    assert not train_prompts & {m[0]["content"] for m in a["heldout"]}
+    train_prompts = {m[-2]["content"] for m in a["train"]}
+    assert not train_prompts & {m[-2]["content"] for m in a["heldout"]}
     gsm = corpus.gsm8k_items(100, seed=1)
     assert gsm == corpus.gsm8k_items(100, seed=1)
     assert not any(g["question"] in p for g in gsm for p in train_prompts)
 
 
+from tide.data.tasks import PRO_OPTIONS  # noqa: E402
+
+
+def _family(conv) -> str:
+    """The benchmark format a conversation is in (its user turn's shape)."""
+    user = conv[-2]["content"]
+    for prefix, fam in (("The following are multiple choice", "mmlu"), ("Problem:\n", "math"),
+                        ("Question:\n", "mmlu_pro"), ("Choose the most plausible", "hellaswag"),
+                        ("Write a solution to the following", "humaneval"),
+                        ("You are an expert Python", "mbpp")):
+        if user.startswith(prefix):
+            return fam
+    return "bbh" if conv[0]["role"] == "system" else "gsm8k"
+
+
 def test_corpus_answers_are_correct(chat):
-    n_gsm = n_mc = 0
+    counts = {}
     for conv in chat["train"]:
-        user, reply = conv[0]["content"], conv[1]["content"]
-        if user.endswith("Answer:"):
-            n_mc += 1
+        user, reply, fam = conv[-2]["content"], conv[-1]["content"], _family(conv)
+        counts[fam] = counts.get(fam, 0) + 1
+        if fam == "mmlu":
             options = dict(re.findall(r"^([A-D])\. (.*)$", user, flags=re.M))
             assert reply in "ABCD" and len(reply) == 1 and len(options) == 4
             q = user.split("\n\n")[1].split("\n")[0]
@@ -136,13 +151,45 @@ def test_corpus_answers_are_correct(chat):
                 assert options[reply] == corpus.CAPITALS[m[1]]
             if q == "Which number is largest?":
                 assert int(options[reply]) == max(int(v) for v in options.values())
-        else:
-            n_gsm += 1
+        elif fam == "gsm8k":
             for a, op, b, c in re.findall(r"(\d+) ([-+*]) (\d+) = (\d+)", reply):
                 assert eval(f"{a} {op} {b}") == int(c)
             last = re.findall(r"= (\d+)", reply)[-1]
             assert reply.endswith(f"The answer is {last}.")
-    assert n_gsm > 2000 and n_mc > 1200
+        elif fam == "math":
+            final = re.fullmatch(r"(?s).*Final Answer: The final answer is \$(-?\d+)\$\. "
+                                 r"I hope it is correct\.", reply)[1]
+            if m := re.search(r"\$(\d+)x \+ (\d+) = (\d+)\$", user):
+                assert int(m[1]) * int(final) + int(m[2]) == int(m[3])
+            if m := re.search(r"\$(\d+) (\+|\\times) (\d+)\$", user):
+                assert eval(f"{m[1]} {'+' if m[2] == '+' else '*'} {m[3]}") == int(final)
+            if m := re.search(r"remainder when \$(\d+)\$ is divided by \$(\d+)\$", user):
+                assert int(m[1]) % int(m[2]) == int(final)
+        elif fam == "bbh":
+            expr = re.fullmatch(r"Q: (.*) (?:is|=)\nA: Let's think step by step.\n", user)[1]
+            assert reply.endswith(f"So the answer is {eval(expr)}.")
+        elif fam == "mmlu_pro":
+            options = dict(re.findall(r"^([A-J])\. (.*)$", user, flags=re.M))
+            letter = re.fullmatch(r".* The answer is \(([A-J])\)\.", reply)[1]
+            assert len(options) == PRO_OPTIONS
+            assert reply.split(" The answer")[0].rstrip(".").endswith(options[letter])
+        elif fam == "hellaswag":
+            assert reply in "ABCD" and len(reply) == 1
+        else:  # code: run the function against its asserts
+            if fam == "mbpp":
+                code = reply.split("```python\n")[1].split("\n```")[0]
+                tests = re.findall(r"^assert .*$", user, flags=re.M)
+            else:
+                prompt = user.split("```python\n")[1].split("\n```")[0]
+                code = prompt + reply.split("```python\n")[1].split("\n```")[0]
+                name = re.match(r"def (\w+)", prompt)[1]
+                a, r = re.search(r">>> \w+\((.*)\)\n\s+(.*)\n", prompt).groups()
+                tests = [f"assert {name}({a}) == {r}"]
+            env: dict = {}
+            exec(code + "\n" + "\n".join(tests), env)  # noqa: S102 (generated here)
+    assert set(counts) == set(corpus.FAMILY_WEIGHTS)
+    for fam, weight in corpus.FAMILY_WEIGHTS.items():
+        assert abs(counts[fam] / len(chat["train"]) - weight) < 0.03, (fam, counts)
 
 
 def test_benchmark_item_schemas():
@@ -393,3 +440,24 @@ def test_load_pretokenized_rejects_missing_column(pretok, tmp_path):
     assert str(tmp_path / "broken") in msg and "'align_teacher'" in msg and "expected columns" in msg
     with pytest.raises(ValueError, match="missing column.*'ranges'"):
         loaders.load_pretokenized(str(pretok / "pretok_wedlm"), "A")
+
+
+def test_heldout_benchmark_items_of_every_family_are_never_trained():
+    """The tiny eval sets (tide.eval.tiny_data) are held-out items of the corpus's families:
+    rendered as training conversations, none of their prompts is in the training corpus,
+    and a HumanEval function is never trained as MBPP either (one partition for both)."""
+    import random as _random
+
+    from tide.data import tasks
+
+    train = corpus.make_corpus(6000, 10, seed=7)["train"]
+    train_users = {m[-2]["content"] for m in train}
+    code_names = {re.search(r"def (\w+)", m[-1]["content"] + m[-2]["content"])[1]
+                  for m in train if _family(m) in ("humaneval", "mbpp")}
+    for fam in tasks.DRAWERS:
+        items = tasks.distinct(fam, 40, seed=1234)
+        assert len(items) >= 20, fam
+        rng = _random.Random(0)
+        assert not {tasks.CHATS[fam](it, rng)[-2]["content"] for it in items} & train_users, fam
+        if fam in ("humaneval", "mbpp"):
+            assert not {it["name"] for it in items} & code_names

@@ -189,7 +189,8 @@ def _key_and_gold(benchmark: str, row: dict) -> tuple[str, str]:
         return f"{row['question']}\nOptions:\nA. {o[0]}\nB. {o[1]}", f"So the answer is ({row['answer']})."
     if benchmark == "hellaswag":
         e = row["endings"]
-        return f"{row['ctx_a']}\nA. {e[0]}\nB. {e[1]}\nC. {e[2]}", "ABCD"[int(row["label"])]
+        ctx = f"{row['ctx_a']} {row['ctx_b'].capitalize()}".strip()  # as hellaswag_process_docs
+        return f"{ctx}\nA. {e[0]}\nB. {e[1]}\nC. {e[2]}", "ABCD"[int(row["label"])]
     if benchmark == "humaneval":
         return row["prompt"], row["canonical_solution"] + "```\nThis passes the tests."
     if benchmark == "mbpp":
@@ -235,7 +236,7 @@ class GoldLM(LM):
 
 @pytest.fixture(scope="module")
 def tiny_eval_data(tmp_path_factory):
-    """The eval-data stage's output for all eight benchmarks (tiny config, limit 4)."""
+    """The eval-data stage's output for all eight benchmarks (tiny config)."""
     root = tmp_path_factory.mktemp("results")
     cfg = load_config(REPO / "config" / "tiny.yaml")
     for name in SPEC_TABLE:
@@ -266,14 +267,19 @@ def test_eval_data_is_deterministic_in_real_schemas(tiny_eval_data, tmp_path):
         assert files, name
         for task, text in files.items():
             rows = [json.loads(x) for x in text.splitlines()]
-            assert 1 <= len(rows) <= cfg["eval"]["limit"]
+            assert 1 <= len(rows) <= cfg["eval"]["tiny_documents"]
             if task in schema:
                 assert all(set(r) == schema[task] for r in rows), task
         stages.eval_data(cfg, name, tmp_path)  # same config -> byte-identical files
         assert {p.stem: p.read_text() for p in paths.eval_data(name, tmp_path).glob("*.jsonl")} == files
     he = [json.loads(x) for x in (paths.eval_data("humaneval", tiny_eval_data)
                                   / "tide_humaneval_instruct.jsonl").read_text().splitlines()]
-    assert [r["task_id"] for r in he] == [f"HumanEval/{i}" for i in range(len(he))]
+    assert [r["task_id"] for r in he] == [f"TideTiny/{i}" for i in range(len(he))]
+    # enough documents per benchmark that an interval separates a trained model from chance
+    for name in SPEC_TABLE:
+        n = sum(len(f.read_text().splitlines())
+                for f in paths.eval_data(name, tiny_eval_data).glob("*.jsonl"))
+        assert n >= (40 if name in ("humaneval", "mbpp") else 100), (name, n)  # code: ~41 functions
 
 
 def test_oracle_scores_100_on_all_eight(tiny_eval_data, tmp_path):

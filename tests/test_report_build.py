@@ -405,8 +405,9 @@ def test_runs_in_paper_order_then_ablations(cfg):
 
     order = run_order(cfg)
     mains = [f"{p}_{r}" for p, r in order if not cfg.run(p, r).is_ablation]
+    # the paper's columns first, then the tiny default's teacher-free controls (issue 15)
     assert mains == ["B_kl", "B_tide_cross", "B_tide_shared",
-                     "A_calm", "A_tide_shared", "A_tide_cross"]
+                     "A_calm", "A_tide_shared", "A_tide_cross", "A_control", "B_control"]
     assert len(order) == len(cfg.runs()) and order[len(mains):] == [
         (r.pipeline, r.name) for r in cfg.runs() if r.is_ablation]
 

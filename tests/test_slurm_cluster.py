@@ -62,6 +62,7 @@ def _config(workdir: Path) -> Path:
     cfg["resources"]["distill"].update(tasks=2, threads=1)
     cfg["eval"]["ablation_benchmarks"] = ["mmlu", "gsm8k"]  # two benchmarks in the chain
     cfg["eval"]["limit"] = 8
+    cfg["eval"]["per_model"] = False  # the cluster path: generate / merge / score per shard
     # long enough to be signalled part-way
     cfg["distill"]["runs"]["B"][PREEMPTED]["steps"] = 400
     path = workdir / "slurm_ci.yaml"

@@ -31,7 +31,7 @@ def _literal_dry_run(root):
 def test_literal_profile_command_dry_runs_from_repo_root(tmp_path):
     code, out = _literal_dry_run(workflow_root(tmp_path))
     assert code == 0, out[-3000:]
-    assert "rule distill" in out and "rule evaluate" in out
+    assert "rule distill" in out and "rule eval_model" in out  # tiny default: eval.per_model
 
 
 def _complete_results(root):
@@ -59,7 +59,7 @@ def test_dry_run_ignores_a_demo_results_tree_in_the_checkout(tmp_path):
     assert code == 0 and "Nothing to be done" in out, out[-3000:]  # what a test run there sees
     code, out = _literal_dry_run(workflow_root(tmp_path / "fresh", checkout=demo))
     assert code == 0, out[-3000:]
-    assert "rule distill" in out and "rule evaluate" in out
+    assert "rule distill" in out and "rule eval_model" in out
 
 
 def test_paper_resources_reach_the_distill_jobs(tmp_path):

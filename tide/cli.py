@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add(sub, "train-teacher", "train a tiny teacher until it beats the student",
          pipeline=dict(required=True, choices=["A", "B"]))
     _add(sub, "distill", "one distillation run", pipeline=dict(required=True, choices=["A", "B"]),
-         run=dict(required=True))
+         run=dict(required=True), seed=dict(type=int, default=0,
+                                            help="k > 0: the run's repeat with seed + k"))
+    _add(sub, "heldout", "held-out NLL (bits/byte) and divergence from the teachers of one "
+         "model, per example (several ids: one after the other, in one process)",
+         model_id=dict(required=True, nargs="+"),
+         seed=dict(type=int, default=0, help="k > 0: the run's seed-k repeat"))
     _add(sub, "eval", "lm-eval one model on one benchmark", model_id=dict(required=True),
          benchmark=dict(required=True))
     _add(sub, "eval-generate", "generate (or resume) one shard k/K of an evaluation",
@@ -66,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("done", nargs="+", help="the shards' .done.json files")
     _add(sub, "eval-score", "score stored generations (CPU: filters, metrics, code execution)",
          model_id=dict(required=True), benchmark=dict(required=True))
+    _add(sub, "eval-model", "generate, merge and score several benchmarks of one model in one "
+         "process (eval.per_model): the staged path's files", model_id=dict(required=True),
+         benchmarks=dict(required=True, nargs="+"))
     _add(sub, "rehearsal-hub", "write tiny stand-ins of every hub repository the config loads "
          "(real ids, formats, revisions) as a Hugging Face cache to use as HF_HOME",
          out=dict(required=True, help="the new HF_HOME (never your own cache)"))
@@ -99,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "the time limit: training checkpoints and the job is requeued "
                                  "(the training rules' lead, tide/slurm.py)"))
     p.add_argument("--wait", action="store_true", help="wait for the job and fail if it fails")
+    _add(sub, "heldout-report", "held-out table and figure from results/heldout/*.json",
+         out=dict(default="reports"))
     _add(sub, "report", "tables and figures from result files",
          scores=dict(default=None), out=dict(default="reports"))
     from tide.bench import add_arguments as add_bench_arguments
@@ -155,12 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         "train-ar": lambda: stages.train_ar(cfg, root),
         "sft": lambda: stages.sft_student(cfg, root),
         "train-teacher": lambda: stages.train_teacher(cfg, args.pipeline, root),
-        "distill": lambda: stages.distill(cfg, args.pipeline, args.run, root),
+        "distill": lambda: stages.distill(cfg, args.pipeline, args.run, root, args.seed),
+        "heldout": lambda: _heldout(cfg, args.model_id, args.seed, root),
+        "heldout-report": lambda: _heldout_report(cfg, args.out, root),
         "eval": lambda: stages.evaluate(cfg, args.model_id, args.benchmark, root),
         "eval-generate": lambda: stages.eval_generate(cfg, args.model_id, args.benchmark,
                                                       args.shard, root),
         "eval-merge": lambda: stages.eval_merge(args.model_id, args.benchmark, args.done, root),
         "eval-score": lambda: stages.eval_score(cfg, args.model_id, args.benchmark, root),
+        "eval-model": lambda: stages.eval_model(cfg, args.model_id, args.benchmarks, root),
         "scores": lambda: stages.collect_scores(args.inputs, args.out),
         "ablation-rows": lambda: stages.ablation_rows(cfg, args.spec, args.scores, args.out),
         "report": lambda: stages.report(cfg, args.scores, args.out, root),
@@ -220,6 +233,19 @@ def _launch(args) -> int:
     log.info("launch: %s", " ".join(argv))
     exec_command(argv)
     return 0  # not reached
+
+
+def _heldout(cfg, model_ids: list[str], seed: int, root) -> None:
+    from tide.heldout_eval import heldout_metrics
+
+    for model_id in model_ids:  # one process start-up (torch, transformers) for all of them
+        heldout_metrics(cfg, model_id, root, seed)
+
+
+def _heldout_report(cfg, out: str, root) -> None:
+    from tide.report.heldout import write_heldout_report
+
+    write_heldout_report(cfg, out, root)
 
 
 def _submit(args) -> None:

@@ -30,8 +30,8 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 #: objectives each pipeline supports (docs/method.md §2): token level needs a shared vocabulary
 PIPELINE_OBJECTIVES = {
-    "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm"},
-    "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl"},
+    "A": {"calm", "reverse_calm", "tidal_chunk", "tidal_reverse_calm", "ce_only_chunk"},
+    "B": {"kl", "reverse_kl", "tidal", "tidal_reverse_kl", "ce_only"},
 }
 
 
@@ -41,6 +41,8 @@ RESOURCE_KEYS = ("default", "train_ar", "sft_student", "train_teacher", "distill
                  "eval_generate", "evaluate", "bench")
 #: `models.*.init` values that are not a model location
 INIT_KEYWORDS = ("train", "convert_ar")
+#: teacher-free control objectives (CE term only): no temperature, no teacher term
+CONTROL_OBJECTIVES = frozenset({"ce_only", "ce_only_chunk"})
 
 
 class ConfigError(ValueError):
@@ -202,6 +204,9 @@ def _cross_checks(cfg: Config) -> None:
             raise ConfigError(
                 f"{src}: field {where}.objective: pipeline {run.pipeline} supports "
                 f"{sorted(PIPELINE_OBJECTIVES[run.pipeline])}, found {run.objective!r}")
+        if run.temperature is None and run.objective not in CONTROL_OBJECTIVES:
+            raise ConfigError(f"{src}: field {where}.temperature: required for objective "
+                              f"{run.objective!r} (only {sorted(CONTROL_OBJECTIVES)} have none)")
         if run.steps is None and run.epochs is None:
             raise ConfigError(f"{src}: field {where}: set steps or epochs (here or in distill.defaults)")
         if run.l_init > run.l_max:

@@ -176,6 +176,17 @@ class Eval:
         "Seed of the tiny benchmark items and of lm-eval's sampling (random, numpy, torch, "
         'few-shot).')
     limit: int | None = doc("Documents per (sub)task; null = all (the paper's setting).", None)
+    tiny_documents: int | None = doc(
+        'eval.source tiny: held-out documents written per benchmark (spread over its '
+        'subtasks; fewer where a task family has fewer held-out items). Default: limit, else '
+        '100.', None)
+    per_model: bool = doc(
+        'One job per model generates, merges and scores all its benchmarks in one process '
+        "(tide eval-model: the staged path's files); false = one job per generation shard, "
+        "merge and score (the paper's cluster setting).", False)
+    score_controls: bool = doc(
+        'Score the teacher-free controls (objective ce_only / ce_only_chunk) on the '
+        'benchmarks; false = held-out metrics only.', True)
     max_subtasks: int | None = doc(
         'Group benchmarks (BBH, MATH) on the hub route: evaluate only their first N subtasks '
         '(rehearsal; null = all).', None)
@@ -252,6 +263,22 @@ class Throughput:
 
 
 @dataclass(frozen=True)
+class Distill:
+    """The distillation runs and the ablation grid (resolved runs: ``ConfigTree.runs``)."""
+
+    defaults: dict = doc('Settings every run inherits unless it overrides them.')
+    runs: dict[str, dict] = doc(
+        'The main runs of each pipeline (name -> run); each is a column of the main table.')
+    ablations: dict[str, dict] = doc(
+        "The ablation grid: each entry is its own distill -> eval chain with a named target.",
+        mapping=True)
+    seeds: int = doc(
+        'Training seeds of every main run (and control) for the held-out metrics (tide '
+        'heldout): seed 0 is the run itself, seed k its repeat with seed + k (default 1: no '
+        'repeats).', 1)
+
+
+@dataclass(frozen=True)
 class ConfigTree:
     """One experiment (config/tiny.yaml, config/paper.yaml), validated."""
 
@@ -276,6 +303,7 @@ class ConfigTree:
     resources: dict[str, Resources] = doc(
         'Compute per rule: default, and the rules with their own entry '
         '(tide.config.RESOURCE_KEYS; other keys are rejected).')
+    distill: Distill = doc('The distillation runs and the ablation grid.')
     runs: tuple[RunSpec, ...] = doc(
         'Every distillation run: main runs, then ablations (distill.defaults < base run < its'
         ' own fields).')

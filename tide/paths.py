@@ -53,20 +53,29 @@ def model_metrics(name: str, root=None) -> Path:
     return _r(root) / "models" / f"{name}.json"
 
 
-def run_dir(pipeline: str, run: str, root=None) -> Path:
+def run_dir(pipeline: str, run: str, root=None, seed: int = 0) -> Path:
+    """A run's outputs; ``seed`` k > 0: its repeat with training seed ``seed + k`` (held-out
+    spread), kept apart under ``seeds/`` so run discovery never mistakes it for a run."""
+    if seed:
+        return _r(root) / "seeds" / pipeline / run / f"seed{seed}"
     return _r(root) / "runs" / pipeline / run
 
 
-def run_model(pipeline: str, run: str, root=None) -> Path:
-    return run_dir(pipeline, run, root) / "model"
+def run_model(pipeline: str, run: str, root=None, seed: int = 0) -> Path:
+    return run_dir(pipeline, run, root, seed) / "model"
 
 
-def run_summary(pipeline: str, run: str, root=None) -> Path:
-    return run_dir(pipeline, run, root) / "run.json"
+def run_summary(pipeline: str, run: str, root=None, seed: int = 0) -> Path:
+    return run_dir(pipeline, run, root, seed) / "run.json"
 
 
 def run_log(pipeline: str, run: str, root=None) -> Path:
     return run_dir(pipeline, run, root) / "metrics.jsonl"
+
+
+def heldout_metrics(model_id: str, root=None, seed: int = 0) -> Path:
+    """Held-out NLL / divergence of one model (per example), ``tide heldout``."""
+    return _r(root) / "heldout" / (f"{model_id}.seed{seed}.json" if seed else f"{model_id}.json")
 
 
 def state_dir(kind: str, name: str, root=None) -> Path:

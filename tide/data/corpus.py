@@ -1,7 +1,9 @@
 """A deterministic tiny chat corpus with learnable structure.
 
-Two task families, both small enough for tiny models to learn and both shaped like the
-paper's benchmarks so the real lm-eval tasks can score them:
+One task family per benchmark of the paper, each small enough for tiny models to learn and
+shaped like its benchmark so the real lm-eval tasks can score held-out items of it. Two live
+here, the other six in :mod:`tide.data.tasks` (MATH, BBH, MMLU-Pro, HellaSwag, HumanEval,
+MBPP); :data:`FAMILY_WEIGHTS` mixes them:
 
 * GSM8K-like arithmetic word problems (``+``, ``-``, ``*``, one- and two-step) whose
   chain-of-thought answers end with ``"The answer is N."`` (lm-eval ``gsm8k_cot``
@@ -38,8 +40,6 @@ Messages = list[dict[str, str]]
 
 #: one item in this many (by key hash) belongs to the held-out partition
 HELDOUT_MODULUS = 8
-#: fraction of arithmetic word problems in the chat corpus (rest: multiple choice)
-GSM_FRACTION = 0.6
 #: fixed offset so that held-out generators never share a random stream with training
 HELDOUT_SEED_OFFSET = 1_000_003
 LETTERS = "ABCD"
@@ -185,19 +185,34 @@ def _draw_mc(rng: random.Random, heldout: bool) -> Iterator[tuple[str, str, list
 # ---------------------------------------------------------------- public API
 
 
+#: share of each task family in the chat corpus (tide.data.tasks holds the last six)
+FAMILY_WEIGHTS = {"gsm8k": 0.25, "mmlu": 0.15, "math": 0.12, "bbh": 0.12, "mmlu_pro": 0.10,
+                  "hellaswag": 0.10, "humaneval": 0.08, "mbpp": 0.08}
+
+
 def _chat_rows(n: int, seed: int, heldout: bool) -> list[Messages]:
-    """``n`` chat conversations of one partition, mixed GSM/MC, deterministic in seed."""
+    """``n`` chat conversations of one partition, mixed over the task families of
+    :data:`FAMILY_WEIGHTS` in their benchmarks' prompt formats, deterministic in seed."""
+    from tide.data import tasks
+
     rng = random.Random(seed)
     gsm = _draw_word_problems(random.Random(rng.getrandbits(64)), heldout)
     mc = _draw_mc(random.Random(rng.getrandbits(64)), heldout)
+    others = {f: tasks.draw(f, random.Random(rng.getrandbits(64)), heldout)
+              for f in tasks.DRAWERS}
+    families, weights = zip(*FAMILY_WEIGHTS.items())
     rows: list[Messages] = []
     for _ in range(n):
-        if rng.random() < GSM_FRACTION:
+        family = rng.choices(families, weights)[0]
+        if family == "gsm8k":
             q, steps, ans = next(gsm)
             user, reply = _gsm_prompt(q, rng), " ".join(steps) + f" The answer is {ans}."
+        elif family == "mmlu":
+            fam, q, choices, gold = next(mc)
+            user, reply = mc_prompt(MC_SUBJECTS[fam], q, choices), LETTERS[gold]
         else:
-            family, q, choices, gold = next(mc)
-            user, reply = mc_prompt(MC_SUBJECTS[family], q, choices), LETTERS[gold]
+            rows.append(tasks.CHATS[family](next(others[family]), rng))
+            continue
         rows.append([{"role": "user", "content": user}, {"role": "assistant", "content": reply}])
     return rows
 

@@ -26,6 +26,7 @@ from tide.models.student import bd3lm_logits
 class Objective:
     level: str  # "token" (pipeline B) | "chunk" (pipeline A)
     uses_tidal: bool
+    uses_teacher: bool = True  # False: the teacher-free control (CE term only)
 
 
 OBJECTIVES = {
@@ -38,6 +39,11 @@ OBJECTIVES = {
     # ablation (docs/method.md §4 item 7): TIDAL applied to the reverse objectives
     "tidal_reverse_kl": Objective("token", True),
     "tidal_reverse_calm": Objective("chunk", True),
+    # teacher-free controls: the CE term alone, with the same noise draws as the runs of
+    # their pipeline (B: token masks; A: chunk-consistent masks), so a distilled student can
+    # be told apart from a student that only trained longer
+    "ce_only": Objective("token", False, uses_teacher=False),
+    "ce_only_chunk": Objective("chunk", False, uses_teacher=False),
 }
 
 
@@ -194,9 +200,12 @@ def distill_loss(ctx: DistillContext, batch: dict, progress: float,
     s_logits = bd3lm_logits(ctx.student, x_t, x0, ctx.block_size)  # [B, Ls, V]
     # 3. CE term (weight 1, token normalisation)
     ce = bd3lm_ce(s_logits, labels, masked, t, (labels != -100).sum())
-    # 4–5. teacher and distillation term
+    # 4–5. teacher and distillation term (none for the teacher-free control)
     logs: dict = {}
-    if obj.level == "token":
+    if not obj.uses_teacher:
+        term = ce.new_zeros(())
+        logs["distill_units"] = 0
+    elif obj.level == "token":
         term = _token_term(ctx, batch, s_logits, masked, t, progress, generator, logs)
     else:
         term = _chunk_term(ctx, batch, s_logits, chunk_masked, active, t, progress, generator, logs)

@@ -16,13 +16,13 @@ class RunSpec:
     pipeline: str
     name: str
     objective: str
-    temperature: float
     lr: float
     batch_size: int
     weight: float
     l_init: float
     l_max: float
     schedule: str
+    temperature: float | None = None  # None only for the teacher-free control (ce_only*)
     steps: int | None = None
     epochs: float | None = None
     warmup_ratio: float = 0.1

@@ -89,7 +89,8 @@ def eval_data(cfg: Config, benchmark: str, root=None) -> None:
     from tide.data.corpus import write_jsonl
     from tide.eval.tiny_data import tiny_items
 
-    items = tiny_items(benchmark, cfg["eval"]["limit"] or 100, cfg["eval"]["seed"])
+    ev = cfg.tree.eval
+    items = tiny_items(benchmark, ev.tiny_documents or ev.limit or 100, ev.seed)
     with atomic_dir(paths.eval_data(benchmark, root)) as tmp:
         for task, rows in items.items():
             write_jsonl(tmp / f"{task}.jsonl", rows)

@@ -51,8 +51,12 @@ def enable_activation_checkpointing(student) -> None:
     student.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
-def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
+def distill(cfg: Config, pipeline: str, run_name: str, root=None, seed: int = 0) -> None:
     """One distillation run (docs/method.md §2): student init = the BD3LM SFT student.
+
+    ``seed`` k > 0 repeats the run with its training seed + k (data order and noise; same
+    start) into ``paths.run_dir(..., seed=k)``: the held-out metrics' spread
+    (``distill.seeds``), never evaluated on the benchmarks (config ``seeds`` replicas are).
 
     Runs as one process or as one rank of a torch.distributed group (``tide launch``,
     ``tide submit``): DDP student, teacher replicated on every rank, outputs by rank 0 only.
@@ -116,9 +120,10 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
 
     settings = TrainSettings(steps=steps, lr=run.lr, batch_size=run.batch_size,
                              warmup_ratio=run.warmup_ratio,
-                             seed=cfg["seed"] if run.seed is None else run.seed,
+                             seed=(cfg["seed"] if run.seed is None else run.seed) + seed,
                              checkpoint_every=run.checkpoint_every, precision=prec)
-    state = paths.state_dir("runs", f"{pipeline}_{run_name}", root)
+    state = paths.state_dir("runs", f"{pipeline}_{run_name}" + (f".seed{seed}" if seed else ""),
+                            root)
     summary = train(student, rows, collate_fn,
                     lambda m, b, p, g: distill_loss(dataclasses.replace(ctx, student=m), b, p, g),
                     settings, state_dir=state, log_path=state / "metrics.jsonl", dist=dist,
@@ -130,7 +135,7 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
                  dist.rank, dist.world_size)
         distributed.shutdown(dist)
         return
-    out = paths.run_dir(pipeline, run_name, root)
+    out = paths.run_dir(pipeline, run_name, root, seed)
     with atomic_dir(out) as tmp:
         student.save_pretrained(tmp / "model")
         tok.save_pretrained(tmp / "model")
@@ -146,6 +151,6 @@ def distill(cfg: Config, pipeline: str, run_name: str, root=None) -> None:
             "config_fingerprint": cfg.fingerprint("distill", "models", "data"),
             "hub": {"student": s_ptr, "teacher": t_ptr,
                     "data": data_pointer(cfg, pipeline)},
-            "provenance": provenance(seed=cfg["seed"])})
+            "seed_index": seed, "provenance": provenance(seed=cfg["seed"])})
     log.info("rank 0 of %d: wrote outputs to %s", dist.world_size, out)
     distributed.shutdown(dist)

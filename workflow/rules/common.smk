@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from tide import identity, paths
-from tide.config import validate_dict
+from tide.config import CONTROL_OBJECTIVES, validate_dict
 from tide.resolved import resolved_config, write_resolved
 from tide.slurm import snakemake_resources
 import yaml
@@ -43,6 +43,22 @@ CHECKPOINT_IDS = sorted(CFG.tree.eval.checkpoints)
 BENCHMARKS = list(CFG.tree.eval.benchmarks)
 ABLATION_BENCHMARKS = list(CFG.tree.eval.ablation_benchmarks or BENCHMARKS)
 TINY = CFG.tree.data.source == "tiny"
+ABLATION_IDS = [r.model_id for r in ABLATIONS]
+# teacher-free controls without benchmark scores (eval.score_controls: false)
+UNSCORED_IDS = (
+    []
+    if CFG.tree.eval.score_controls
+    else [r.model_id for r in RUNS if r.objective in CONTROL_OBJECTIVES]
+)
+# eval.per_model: one job per model scores all its benchmarks (eval.smk: eval_model);
+# the model ids of each such rule, as a wildcard constraint
+PER_MODEL = CFG.tree.eval.per_model
+PER_MODEL_IDS = {
+    "main": [
+        m for m in MODEL_IDS + CHECKPOINT_IDS if m not in ABLATION_IDS + UNSCORED_IDS
+    ],
+    "ablation": ABLATION_IDS,
+}
 from tide.plan import eval_shards  # noqa: E402
 
 # generation shards per benchmark (eval.shards, or sized from eval.throughput_tokens_per_s)
@@ -101,9 +117,12 @@ def model_input(model_id):
 
 
 def benchmarks_of(model_id):
-    """Main models are scored on every benchmark; ablations on `eval.ablation_benchmarks`."""
-    ablation_ids = {r.model_id for r in ABLATIONS}
-    return ABLATION_BENCHMARKS if model_id in ablation_ids else BENCHMARKS
+    """Main models are scored on every benchmark; ablations on `eval.ablation_benchmarks`;
+    the teacher-free controls on none unless `eval.score_controls` (held-out table only).
+    """
+    if model_id in ABLATION_IDS:
+        return ABLATION_BENCHMARKS
+    return [] if model_id in UNSCORED_IDS else BENCHMARKS
 
 
 def score_files():
@@ -115,10 +134,27 @@ def all_targets():
         str(paths.scores_csv()),
         "reports/main_table.md",
         "reports/lambda_heatmap.png",
+        "reports/heldout_table.md",
     ]
     targets += score_files()
     targets += [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS]
     return targets
+
+
+# Held-out metrics (heldout.smk): the BD3LM start, every run, the seed-k repeats of the main
+# runs (distill.seeds) and the teachers.
+SEEDS = CFG.tree.distill.seeds
+MAIN_RUNS = [r for r in RUNS if not r.is_ablation]
+HELDOUT_IDS = (
+    ["teacher_A", "teacher_B", "bd3lm"]
+    + [r.model_id for r in RUNS]
+    + [f"{r.model_id}.seed{k}" for r in MAIN_RUNS for k in range(1, SEEDS)]
+)
+# distill.seeds > 1: one job (heldout_repeats) scores a main run and its repeats in one
+# process; the others (teachers, the BD3LM start, ablations) one job each (heldout)
+HELDOUT_SEED_SUFFIXES = [""] + [f".seed{k}" for k in range(1, SEEDS)]
+HELDOUT_GROUPED = [r.model_id for r in MAIN_RUNS] if SEEDS > 1 else []
+HELDOUT_SINGLE = [h for h in HELDOUT_IDS if h.split(".seed")[0] not in HELDOUT_GROUPED]
 
 
 # Input functions of the rules (snakemake --lint: no functions beside rules).
@@ -155,6 +191,17 @@ def eval_inputs(wildcards):
 REPORT_PARTIAL = os.environ.get("TIDE_REPORT_PARTIAL") == "1"
 
 
+def eval_model_inputs(wildcards):
+    """eval_model: the model's pointer and the tiny items of each of its benchmarks."""
+    model = model_input(wildcards.model_id)
+    data = (
+        [str(paths.eval_data(b)) for b in benchmarks_of(wildcards.model_id)]
+        if CFG["eval"]["source"] == "tiny"
+        else []
+    )
+    return {"model": model, "data": data} if model else {"data": data}
+
+
 def eval_data_input(wildcards):
     return (
         [str(paths.eval_data(wildcards.benchmark))]
@@ -176,6 +223,8 @@ def report_inputs(_wildcards):
         "scores": [str(paths.scores_csv())],
         "runs": [str(paths.run_summary(r.pipeline, r.name)) for r in RUNS],
         "ablations": [str(paths.ablation_rows(r.model_id)) for r in ABLATIONS],
+        # the held-out table and figure (heldout.smk): declared so the HTML report shows them
+        "heldout": ["reports/heldout_table.html", "reports/heldout.png"],
     }
     # results/bench/*.json and results/scores_released.csv are read when present but not
     # declared: declaring them would make `all` run the 15-minute `bench` rule or the
@@ -183,6 +232,41 @@ def report_inputs(_wildcards):
     if REPORT_PARTIAL:
         inputs = {k: [f for f in v if os.path.exists(f)] for k, v in inputs.items()}
     return inputs
+
+
+def heldout_inputs_of(hid):
+    from tide.heldout_eval import TEACHER_IDS, parse_heldout_id
+
+    model_id, seed = parse_heldout_id(hid)
+    if model_id in TEACHER_IDS:  # its own bits/byte only
+        kind = {"teacher_A": "sft_teacher_a", "teacher_B": "sft_teacher_b"}[model_id]
+        return [str(paths.dataset(kind, "heldout")), str(paths.model_metrics(model_id))]
+    if model_id == "bd3lm":  # the start of both pipelines: against both teachers
+        pipelines, model = ("A", "B"), str(paths.model_metrics("bd3lm"))
+    else:  # a run: against its own pipeline's teacher
+        pipeline, run = model_id.split("_", 1)
+        pipelines, model = (pipeline,), str(paths.run_summary(pipeline, run, seed=seed))
+    return (
+        [str(paths.dataset("sft", "heldout")), model]
+        + [str(paths.dataset(p, "heldout")) for p in pipelines]
+        + [str(paths.model_metrics(f"teacher_{p}")) for p in pipelines]
+    )
+
+
+def heldout_inputs(wildcards):
+    return heldout_inputs_of(wildcards.hid)
+
+
+def heldout_repeats_inputs(wildcards):
+    """heldout_repeats: the inputs of a main run and of its held-out repeats."""
+    ids = [wildcards.model_id + s for s in HELDOUT_SEED_SUFFIXES]
+    return sorted({f for h in ids for f in heldout_inputs_of(h)})
+
+
+def heldout_report_inputs(_wildcards):
+    files = [f"results/heldout/{h}.json" for h in HELDOUT_IDS]
+    # `make report` on copied, partial results (TIDE_REPORT_PARTIAL, report.smk): what exists
+    return [f for f in files if os.path.exists(f)] if REPORT_PARTIAL else files
 
 
 def _check_slurm_submission():

@@ -14,6 +14,7 @@ rule distill:
         paths.log("distill", "{pipeline}_{run}"),
     benchmark:
         paths.benchmark_file("distill", "{pipeline}_{run}")
+    priority: 5  # after the teachers, the distillation runs before evaluations that could wait
     threads: threads("distill")
     resources:
         **res("distill"),

@@ -5,59 +5,105 @@
 #   evaluate       CPU: filters, metrics, code execution over the stored generations
 #                  (rescoring never regenerates). Its output, score.json, is the report's.
 # Shard counts: eval.shards, or derived from eval.throughput_tokens_per_s (tide/plan.py).
+# eval.per_model (the tiny default): instead, one job per model (eval_model; ablations:
+# eval_model_ablation) runs the three stages of each of its benchmarks in one process
+# (tide/stages/eval_model.py) and writes the same files; only one set of rules exists.
 
 
-rule eval_generate:
-    input:
-        unpack(eval_inputs),
-    output:
-        paths.eval_shard_done("{model_id}", "{benchmark}", "{shard}", "{shards}"),
-    log:
-        paths.log("eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}"),
-    benchmark:
-        paths.benchmark_file(
-            "eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}"
-        )
-    threads: threads("eval_generate")
-    resources:
-        **res("eval_generate"),
-    params:
-        ev=json.dumps(CFG["eval"], sort_keys=True),
-    shell:
-        "OMP_NUM_THREADS={threads} {TIDE} eval-generate --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} --shard {wildcards.shard}/{wildcards.shards} >> {log} 2>&1"
+if PER_MODEL:
 
+    rule eval_model:
+        input:
+            unpack(eval_model_inputs),
+        output:
+            [str(paths.eval_score("{model_id}", b)) for b in BENCHMARKS],
+        log:
+            paths.log("eval_model", "{model_id}"),
+        benchmark:
+            paths.benchmark_file("eval_model", "{model_id}")
+        wildcard_constraints:
+            model_id="|".join(PER_MODEL_IDS["main"]) or "none",
+        threads: threads("eval_generate")
+        resources:
+            **res("eval_generate"),
+        params:
+            ev=json.dumps(CFG["eval"], sort_keys=True),
+            benchmarks=" ".join(BENCHMARKS),
+        shell:
+            "OMP_NUM_THREADS={threads} {TIDE} eval-model --model-id {wildcards.model_id} --benchmarks {params.benchmarks} > {log} 2>&1"
 
-rule eval_merge:
-    input:
-        shard_done_files,
-    output:
-        paths.eval_generations("{model_id}", "{benchmark}"),
-    log:
-        paths.log("eval_merge", "{model_id}_{benchmark}"),
-    benchmark:
-        paths.benchmark_file("eval_merge", "{model_id}_{benchmark}")
-    threads: threads("default")
-    resources:
-        **res("default"),
-    shell:
-        "OMP_NUM_THREADS={threads} {TIDE} eval-merge --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} {input} > {log} 2>&1"
+    rule eval_model_ablation:
+        input:
+            unpack(eval_model_inputs),
+        output:
+            [str(paths.eval_score("{model_id}", b)) for b in ABLATION_BENCHMARKS],
+        log:
+            paths.log("eval_model", "{model_id}"),
+        benchmark:
+            paths.benchmark_file("eval_model", "{model_id}")
+        wildcard_constraints:
+            model_id="|".join(PER_MODEL_IDS["ablation"]) or "none",
+        threads: threads("eval_generate")
+        resources:
+            **res("eval_generate"),
+        params:
+            ev=json.dumps(CFG["eval"], sort_keys=True),
+            benchmarks=" ".join(ABLATION_BENCHMARKS),
+        shell:
+            "OMP_NUM_THREADS={threads} {TIDE} eval-model --model-id {wildcards.model_id} --benchmarks {params.benchmarks} > {log} 2>&1"
 
+else:
 
-rule evaluate:
-    input:
-        gen=paths.eval_generations("{model_id}", "{benchmark}"),
-        data=eval_data_input,
-    output:
-        paths.eval_score("{model_id}", "{benchmark}"),
-    log:
-        paths.log("evaluate", "{model_id}_{benchmark}"),
-    benchmark:
-        paths.benchmark_file("evaluate", "{model_id}_{benchmark}")
-    threads: threads("evaluate")
-    resources:
-        **res("evaluate"),
-    shell:
-        "OMP_NUM_THREADS={threads} {TIDE} eval-score --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} > {log} 2>&1"
+    rule eval_generate:
+        input:
+            unpack(eval_inputs),
+        output:
+            paths.eval_shard_done("{model_id}", "{benchmark}", "{shard}", "{shards}"),
+        log:
+            paths.log("eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}"),
+        benchmark:
+            paths.benchmark_file(
+                "eval_generate", "{model_id}_{benchmark}_{shard}-of-{shards}"
+            )
+        threads: threads("eval_generate")
+        resources:
+            **res("eval_generate"),
+        params:
+            ev=json.dumps(CFG["eval"], sort_keys=True),
+        shell:
+            "OMP_NUM_THREADS={threads} {TIDE} eval-generate --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} --shard {wildcards.shard}/{wildcards.shards} >> {log} 2>&1"
+
+    rule eval_merge:
+        input:
+            shard_done_files,
+        output:
+            paths.eval_generations("{model_id}", "{benchmark}"),
+        log:
+            paths.log("eval_merge", "{model_id}_{benchmark}"),
+        benchmark:
+            paths.benchmark_file("eval_merge", "{model_id}_{benchmark}")
+        localrule: True  # file joining on the submitting host (Snakefile: localrules)
+        threads: threads("default")
+        resources:
+            **res("default"),
+        shell:
+            "OMP_NUM_THREADS={threads} {TIDE} eval-merge --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} {input} > {log} 2>&1"
+
+    rule evaluate:
+        input:
+            gen=paths.eval_generations("{model_id}", "{benchmark}"),
+            data=eval_data_input,
+        output:
+            paths.eval_score("{model_id}", "{benchmark}"),
+        log:
+            paths.log("evaluate", "{model_id}_{benchmark}"),
+        benchmark:
+            paths.benchmark_file("evaluate", "{model_id}_{benchmark}")
+        threads: threads("evaluate")
+        resources:
+            **res("evaluate"),
+        shell:
+            "OMP_NUM_THREADS={threads} {TIDE} eval-score --model-id {wildcards.model_id} --benchmark {wildcards.benchmark} > {log} 2>&1"
 
 
 rule scores:

@@ -51,6 +51,10 @@ rule train_teacher:
         paths.log("train_teacher", "{pipeline}"),
     benchmark:
         paths.benchmark_file("train_teacher", "{pipeline}")
+    # the teachers head the longest chain (teacher -> distill -> held-out/eval): started
+    # before the evaluations of the AR model and the BD3LM start that could wait (measured:
+    # without it, the local scheduler ran those first and the teacher 6 minutes late)
+    priority: 10
     threads: threads("train_teacher")
     resources:
         **res("train_teacher"),
