@@ -180,11 +180,21 @@ def browser(tmp_path):
     driver.close()
 
 
+_STATE = ("const s = app.state; return {navbarMode: s.navbarMode, category: s.category || null, "
+          "subcategory: s.subcategory || null, content: s.content, resultPath: s.resultPath || null, "
+          "contentPath: (s.contentPath || '').slice(0, 40), "
+          "imgs: Array.from(document.images).map(i => i.src.slice(0, 40)), "
+          "iframes: document.querySelectorAll('iframe').length, "
+          "text: document.body.innerText.slice(0, 400)};")
+
+
 def _open_result(browser: WebDriver, category: str, result: str, shows: str) -> str:
     """Navigate the report like a reader: back to the results menu (breadcrumb) if a
     category is open, the category, then the eye button of the result; return the element
-    at ``shows`` that the result's view must contain (a click that lands while React is
-    re-rendering on a loaded machine is retried, up to three times)."""
+    at ``shows`` that the result's view must contain. A click that lands while React is
+    re-rendering on a loaded machine is retried (up to three times); a failure reports the
+    app's state at each attempt, so a CI log says where navigation stopped."""
+    states = []
     for attempt in range(3):
         back = "//nav//a[normalize-space(.)='Results']"
         if browser.js("return document.evaluate(arguments[0], document, null, "
@@ -193,12 +203,16 @@ def _open_result(browser: WebDriver, category: str, result: str, shows: str) -> 
             browser.click(back)
         browser.click(f"//a[normalize-space(.)='{category}']")
         browser.click(f"//tr[td[normalize-space(.)='{result}']]//a[@iconname='eye']")
+        deadline = time.time() + 10
+        while time.time() < deadline and browser.js("return app.state.resultPath") != result:
+            time.sleep(0.1)
         try:
             return browser.find(shows, timeout=10)
         except AssertionError:
+            states.append(browser.js(_STATE))
             browser.screenshot(f"attempt{attempt}_{Path(result).stem}.png")
-            if attempt == 2:
-                raise
+    raise AssertionError(f"{result} never showed {shows!r}; the app's state after each of "
+                         f"three attempts: {json.dumps(states, ensure_ascii=False, indent=1)}")
 
 
 def test_html_report_renders_main_table_and_heatmap_in_chromium(html_report, browser):
