@@ -2,7 +2,7 @@
 
     python benchmarks/diagnosis/tiny_tasks.py ROOT [--config config/tiny.yaml]
         [--set models.student.sft.steps=600 ...] [--teachers B,A] [--benchmarks mmlu,gsm8k]
-        [--models bd3lm,teacher_B,teacher_A]
+        [--models ar,bd3lm,teacher_B]
 
 Runs, in ROOT (a results directory), the tiny default's own stages in order — corpus,
 tokenizers, datasets, held-out eval items, AR, AR -> BD3LM SFT, the teachers — then
@@ -60,7 +60,7 @@ def _as_bd3lm(cfg, name: str, tok_name: str, root: Path) -> Path:
     """The teacher's weights as a BD3LM checkpoint the student's lm-eval model loads."""
     from transformers import AutoModelForCausalLM
 
-    from tide import paths, stages
+    from tide import stages
     from tide.io import atomic_dir
     from tide.models.student import student_from_causal
 
@@ -76,7 +76,6 @@ def _as_bd3lm(cfg, name: str, tok_name: str, root: Path) -> Path:
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-    del paths
     return out
 
 
@@ -130,27 +129,27 @@ def main(argv: list[str] | None = None) -> None:
     from tide.eval.run import evaluate
 
     ev = cfg["eval"]
-    pretrained = {"bd3lm": (stages.model_pointer("bd3lm", root)["path"], None, True)}
+    # model id -> (lm-eval model, checkpoint, inject_think); the AR baseline through lm-eval's hf
+    pretrained = {"bd3lm": ("tide_bd3lm", stages.model_pointer("bd3lm", root)["path"], True),
+                  "ar": ("hf", stages.model_pointer("ar", root)["path"], None)}
     for t in (t for t in teachers if t == "B"):
         tok_name = paths.TEACHER_TOKENIZER[t]
-        pretrained[f"teacher_{t}"] = (str(_as_bd3lm(cfg, f"teacher_{t}", tok_name, root)),
-                                      None, False)
-    models = args.models.split(",") if args.models else list(pretrained)
+        pretrained[f"teacher_{t}"] = ("tide_bd3lm",
+                                      str(_as_bd3lm(cfg, f"teacher_{t}", tok_name, root)), False)
+    models = args.models.split(",") if args.models else [m for m in pretrained if m != "ar"]
     scores = {}
     for m in models:
-        path, tok, think = pretrained[m]
+        lm, path, think = pretrained[m]
         for b in benchmarks:
             out = root / "eval" / m / b
             if not (out / "score.json").is_file():
-                model_args = {"pretrained": path, "dtype": cfg["dtype"], "device": "cpu",
-                              "attn_implementation": cfg["attn_implementation"],
-                              "inject_think": think}
-                if tok:
-                    model_args["tokenizer"] = tok
+                model_args = {"pretrained": path, "dtype": cfg["dtype"], "device": "cpu"}
+                if lm == "tide_bd3lm":
+                    model_args.update(attn_implementation=cfg["attn_implementation"],
+                                      inject_think=think)
                 _timed(f"eval {m} {b}", evaluate, model_args, b, out,
                        data_files=str(paths.eval_data(b, root).resolve()), limit=ev.get("limit"),
-                       batch_size=ev["batch_size"], model="tide_bd3lm", seed=ev["seed"],
-                       times=times)
+                       batch_size=ev["batch_size"], model=lm, seed=ev["seed"], times=times)
             scores[(m, b)] = json.loads((out / "score.json").read_text())
     bpb = {m: stages.model_pointer(m, root).get("heldout_bits_per_byte")
            for m in ["bd3lm"] + [f"teacher_{t}" for t in teachers]}
