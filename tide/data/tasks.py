@@ -7,21 +7,29 @@ hub schema for the held-out evaluation files (tide.eval.tiny_data), so the same 
 score them:
 
 ======================  ===========================================  ========================
-benchmark (subtasks)    items                                        answer format taught
+benchmark (subtasks)    items (easy: a copy of the prompt; harder:   answer format taught
+                        a small table)
 ======================  ===========================================  ========================
-MATH (algebra,          ``ax + b = c``, sums/products, remainders     "Final Answer: The final
-prealgebra, num_theory)                                               answer is $N$. I hope it
-                                                                      is correct."
-BBH (boolean_expr.,     short Boolean / two-level integer             short steps, "So the
-multistep_arith._two)   expressions                                   answer is X."
-MMLU-Pro                four-option questions (arithmetic, capitals,   one reasoning sentence,
-                        opposites, largest/smallest)                  "The answer is (X)."
-HellaSwag               everyday-activity scripts: which step comes   the letter
-                        next (distractors from other activities)
-HumanEval               one-line functions with a docstring example  the body, closing fence
+MATH (algebra,          ``x + 0 = c``, ``p + 0``, ``p times 1``,     "Final Answer: The final
+prealgebra, num_theory) remainders of a < b; ``x + 1 = c``,           answer is $N$. I hope it
+                        one-digit sums, remainders of b < a < 2b      is correct."
+BBH (boolean_expr.,     two-atom Boolean expressions; two-level       short steps, "So the
+multistep_arith._two)   sums/products of 0, 1 and 2                   answer is X."
+MMLU-Pro                four options: "which word is w" (the cue is   one sentence, "The
+                        a copy), capitals, opposites, one-digit       answer is (X)."
+                        sums, largest number
+HellaSwag               activity scripts: the right next step names   the letter
+                        the context's object, the distractors other
+                        activities' objects
+HumanEval               one-line functions with a docstring example:  the body, closing fence
+                        operator from the words, constant from the
+                        name, argument from the signature
 MBPP                    the same functions described in words,       the whole function in a
                         three asserts                                 fenced block
 ======================  ===========================================  ========================
+
+Difficulty is graded inside each family so that a tiny model's score says how far it got
+(docs/heldout_diagnosis.md "The tiny benchmarks").
 
 Train/held-out disjointness as in tide.data.corpus: an item's canonical key is hashed into
 exactly one partition (``in_heldout``), and each generator draws only its partition's items.
