@@ -56,18 +56,26 @@ def _timed(label: str, fn, *args, times: dict, **kwargs):
     return out
 
 
+def _stage_helpers():
+    """tide.stages.common (model pointers, tokenizers, mask ids), or the single module."""
+    try:
+        from tide.stages import common
+    except ImportError:  # before tide/stages.py was split into a package
+        from tide import stages as common
+    return common
+
+
 def _as_bd3lm(cfg, name: str, tok_name: str, root: Path) -> Path:
     """The teacher's weights as a BD3LM checkpoint the student's lm-eval model loads."""
     from transformers import AutoModelForCausalLM
 
-    from tide import stages
     from tide.io import atomic_dir
     from tide.models.student import student_from_causal
 
     out = root / "models" / f"{name}_as_bd3lm"
     if out.is_dir():
         return out
-    pipeline = name[-1]
+    pipeline, stages = name[-1], _stage_helpers()
     teacher = AutoModelForCausalLM.from_pretrained(stages.model_pointer(name, root)["path"])
     model = student_from_causal(teacher, block_size=cfg["block_size"],
                                 mask_token_id=stages.teacher_mask_id(cfg, pipeline, root),
@@ -130,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
 
     ev = cfg["eval"]
     # model id -> (lm-eval model, checkpoint, inject_think); the AR baseline through lm-eval's hf
-    pretrained = {"bd3lm": ("tide_bd3lm", stages.model_pointer("bd3lm", root)["path"], True),
-                  "ar": ("hf", stages.model_pointer("ar", root)["path"], None)}
+    pointer = _stage_helpers().model_pointer
+    pretrained = {"bd3lm": ("tide_bd3lm", pointer("bd3lm", root)["path"], True),
+                  "ar": ("hf", pointer("ar", root)["path"], None)}
     for t in (t for t in teachers if t == "B"):
         tok_name = paths.TEACHER_TOKENIZER[t]
         pretrained[f"teacher_{t}"] = ("tide_bd3lm",
@@ -151,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                        data_files=str(paths.eval_data(b, root).resolve()), limit=ev.get("limit"),
                        batch_size=ev["batch_size"], model=lm, seed=ev["seed"], times=times)
             scores[(m, b)] = json.loads((out / "score.json").read_text())
-    bpb = {m: stages.model_pointer(m, root).get("heldout_bits_per_byte")
+    bpb = {m: pointer(m, root).get("heldout_bits_per_byte")
            for m in ["bd3lm"] + [f"teacher_{t}" for t in teachers]}
     lines = [f"# {root}", f"held-out bits/byte: {bpb}", "",
              "| model | " + " | ".join(benchmarks) + " |",
