@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     pretrained = {"bd3lm": ("tide_bd3lm", pointer("bd3lm", root)["path"], True),
                   "ar": ("hf", pointer("ar", root)["path"], None)}
     for t in (t for t in teachers if t == "B"):
-        tok_name = paths.TEACHER_TOKENIZER[t]
+        tok_name = {"A": "teacher_a", "B": "teacher_b"}[t]  # the pipeline's teacher tokenizer
         pretrained[f"teacher_{t}"] = ("tide_bd3lm",
                                       str(_as_bd3lm(cfg, f"teacher_{t}", tok_name, root)), False)
     models = args.models.split(",") if args.models else [m for m in pretrained if m != "ar"]
