@@ -151,16 +151,21 @@ def test_corpus_answers_are_correct(chat):
                 assert options[reply] == corpus.CAPITALS[m[1]]
             if q == "Which number is largest?":
                 assert int(options[reply]) == max(int(v) for v in options.values())
+            if m := re.fullmatch(r"Which word is (\w+)\?", q):
+                assert options[reply] == m[1]
         elif fam == "gsm8k":
             for a, op, b, c in re.findall(r"(\d+) ([-+*]) (\d+) = (\d+)", reply):
                 assert eval(f"{a} {op} {b}") == int(c)
-            last = re.findall(r"= (\d+)", reply)[-1]
-            assert reply.endswith(f"The answer is {last}.")
+            answer = re.fullmatch(r"(?s).* The answer is (\d+)\.", reply)[1]
+            if "=" in reply:  # computed: the last step's result
+                assert re.findall(r"= (\d+)", reply)[-1] == answer
+            else:  # the copy kind: the number the question states
+                assert f"has {answer} " in user
         elif fam == "math":
             final = re.fullmatch(r"(?s).*Final Answer: The final answer is \$(-?\d+)\$\. "
                                  r"I hope it is correct\.", reply)[1]
-            if m := re.search(r"\$(\d+)x \+ (\d+) = (\d+)\$", user):
-                assert int(m[1]) * int(final) + int(m[2]) == int(m[3])
+            if m := re.search(r"\$x \+ (\d+) = (\d+)\$", user):
+                assert int(final) + int(m[1]) == int(m[2])
             if m := re.search(r"\$(\d+) (\+|\\times) (\d+)\$", user):
                 assert eval(f"{m[1]} {'+' if m[2] == '+' else '*'} {m[3]}") == int(final)
             if m := re.search(r"remainder when \$(\d+)\$ is divided by \$(\d+)\$", user):
@@ -175,6 +180,11 @@ def test_corpus_answers_are_correct(chat):
             assert reply.split(" The answer")[0].rstrip(".").endswith(options[letter])
         elif fam == "hellaswag":
             assert reply in "ABCD" and len(reply) == 1
+            # the cue: the right ending names the context's object, no other ending does
+            endings = dict(re.findall(r"^([A-D])\. (.*)$", user, flags=re.M))
+            context = user.split("\n\n")[1].split("\n")[0]  # "Tea: Tom fills the kettle. He"
+            obj = context.rsplit(".", 1)[0].split()[-1]
+            assert [k for k, e in endings.items() if obj in e.split()[-1]] == [reply]
         else:  # code: run the function against its asserts
             if fam == "mbpp":
                 code = reply.split("```python\n")[1].split("\n```")[0]
@@ -196,7 +206,8 @@ def test_benchmark_item_schemas():
     for g in corpus.gsm8k_items(20, seed=3):
         assert set(g) == {"question", "answer"}
         reasoning, final = g["answer"].split("\n#### ")
-        assert final.lstrip("-").isdigit() and f"= {final}" in reasoning
+        assert final.lstrip("-").isdigit()
+        assert f"= {final}" in reasoning or f"has {final} " in g["question"]
     for m in corpus.mmlu_items(20, seed=3):
         assert set(m) == {"question", "subject", "choices", "answer"}
         assert len(m["choices"]) == 4 and m["answer"] in range(4)

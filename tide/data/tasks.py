@@ -7,21 +7,29 @@ hub schema for the held-out evaluation files (tide.eval.tiny_data), so the same 
 score them:
 
 ======================  ===========================================  ========================
-benchmark (subtasks)    items                                        answer format taught
+benchmark (subtasks)    items (easy: a copy of the prompt; harder:   answer format taught
+                        a small table)
 ======================  ===========================================  ========================
-MATH (algebra,          ``ax + b = c``, sums/products, remainders     "Final Answer: The final
-prealgebra, num_theory)                                               answer is $N$. I hope it
-                                                                      is correct."
-BBH (boolean_expr.,     short Boolean / two-level integer             short steps, "So the
-multistep_arith._two)   expressions                                   answer is X."
-MMLU-Pro                four-option questions (arithmetic, capitals,   one reasoning sentence,
-                        opposites, largest/smallest)                  "The answer is (X)."
-HellaSwag               everyday-activity scripts: which step comes   the letter
-                        next (distractors from other activities)
-HumanEval               one-line functions with a docstring example  the body, closing fence
+MATH (algebra,          ``x + 0 = c``, ``p + 0``, ``p times 1``,     "Final Answer: The final
+prealgebra, num_theory) remainders of a < b; ``x + 1 = c``,           answer is $N$. I hope it
+                        one-digit sums, remainders of b < a < 2b      is correct."
+BBH (boolean_expr.,     two-atom Boolean expressions; two-level       short steps, "So the
+multistep_arith._two)   sums/products of 0, 1 and 2                   answer is X."
+MMLU-Pro                four options: "which word is w" (the cue is   one sentence, "The
+                        a copy), capitals, opposites, one-digit       answer is (X)."
+                        sums, largest number
+HellaSwag               activity scripts: the right next step names   the letter
+                        the context's object, the distractors other
+                        activities' objects
+HumanEval               one-line functions with a docstring example:  the body, closing fence
+                        operator from the words, constant from the
+                        name, argument from the signature
 MBPP                    the same functions described in words,       the whole function in a
                         three asserts                                 fenced block
 ======================  ===========================================  ========================
+
+Difficulty is graded inside each family so that a tiny model's score says how far it got
+(docs/heldout_diagnosis.md "The tiny benchmarks").
 
 Train/held-out disjointness as in tide.data.corpus: an item's canonical key is hashed into
 exactly one partition (``in_heldout``), and each generator draws only its partition's items.
@@ -32,7 +40,7 @@ from __future__ import annotations
 import random
 from typing import Any, Iterator
 
-from tide.data.corpus import CAPITALS, NAMES, OPPOSITES, in_heldout
+from tide.data.corpus import CAPITALS, MATCH_WORDS, NAMES, OPPOSITES, in_heldout
 
 Messages = list[dict[str, str]]
 Item = dict[str, Any]
@@ -43,21 +51,28 @@ MATH_SUBJECTS = {"algebra": "Algebra", "prealgebra": "Prealgebra", "num_theory":
 
 
 def _math_item(rng: random.Random) -> Item:
+    """Graded per subject: half the items answer with a number of the problem (a copy:
+    ``x + 0``, ``p + 0``, ``p \\times 1``, the remainder of a smaller number), the rest with
+    one step of a small table (``x + 1``, one-digit sums, remainders of b < a < 2b)."""
     sub = rng.choice(sorted(MATH_SUBJECTS))
+    easy = rng.random() < 0.5
     if sub == "algebra":
-        a, x, b = rng.randint(2, 9), rng.randint(1, 12), rng.randint(1, 20)
-        problem = f"Solve for $x$: ${a}x + {b} = {a * x + b}$."
-        steps, ans = f"Subtracting {b} gives ${a}x = {a * x}$, so $x = {x}$.", x
+        b = 0 if easy else 1
+        x = rng.randint(2, 99)
+        problem = f"Solve for $x$: $x + {b} = {x + b}$."
+        steps, ans = f"Subtracting {b} gives $x = {x}$.", x
     elif sub == "prealgebra":
-        p, q = rng.randint(2, 30), rng.randint(2, 30)
-        op = rng.choice("+*")
+        if easy:
+            op = rng.choice(("+", "\\times"))
+            p, q = rng.randint(2, 99), (0 if op == "+" else 1)
+        else:
+            p, q, op = rng.randint(1, 9), rng.randint(1, 9), "+"
         ans = p + q if op == "+" else p * q
-        tex = "+" if op == "+" else "\\times"
-        problem = f"What is ${p} {tex} {q}$?"
-        steps = f"We compute ${p} {tex} {q} = {ans}$."
+        problem = f"What is ${p} {op} {q}$?"
+        steps = f"We compute ${p} {op} {q} = {ans}$."
     else:
-        b = rng.randint(2, 9)
-        a = rng.randint(b + 1, 60)
+        b = rng.randint(3, 40) if easy else rng.randint(3, 12)
+        a = rng.randint(1, b - 1) if easy else rng.randint(b + 1, 2 * b - 1)
         ans = a % b
         problem = f"What is the remainder when ${a}$ is divided by ${b}$?"
         steps = f"Since ${a} = {b} \\cdot {a // b} + {ans}$, the remainder is ${ans}$."
@@ -102,6 +117,8 @@ def _bool_atom(rng: random.Random) -> tuple[str, bool, str | None]:
 
 
 def _bbh_item(rng: random.Random) -> Item:
+    """boolean_expressions: two atoms, each step a lookup in the and/or/not tables;
+    multistep_arithmetic_two: two-level sums/products of 0, 1 and 2 (small tables)."""
     if rng.random() < 0.5:
         (ta, va, sa), (tb, vb, sb) = _bool_atom(rng), _bool_atom(rng)
         op = rng.choice(["and", "or"])
@@ -109,9 +126,9 @@ def _bbh_item(rng: random.Random) -> Item:
         steps = [s for s in (sa, sb) if s] + [f"{va} {op} {vb} = {value}."]
         return {"subtask": "boolean_expressions", "input": f"{ta} {op} {tb} is",
                 "steps": steps, "target": str(value), "key": f"{ta} {op} {tb}"}
-    a, b, c, d = (rng.randint(-9, 9) for _ in range(4))
-    o1, o2, o3 = (rng.choice("+-*") for _ in range(3))
-    x, y = eval(f"{a} {o1} {b}"), eval(f"{c} {o2} {d}")  # noqa: S307 (digits and +-* only)
+    a, b, c, d = (rng.randint(0, 2) for _ in range(4))
+    o1, o2, o3 = (rng.choice("+*") for _ in range(3))
+    x, y = eval(f"{a} {o1} {b}"), eval(f"{c} {o2} {d}")  # noqa: S307 (digits and +* only)
     z = eval(f"({x}) {o3} ({y})")  # noqa: S307
     expr = f"(({a} {o1} {b}) {o3} ({c} {o2} {d}))"
     steps = [f"({a} {o1} {b}) = {x}.", f"({c} {o2} {d}) = {y}.", f"{x} {o3} {y} = {z}."]
@@ -137,14 +154,22 @@ PRO_LETTERS = "ABCDEFGHIJ"
 PRO_OPTIONS = 4  # MMLU-Pro rows have up to 10; 4 keeps the tiny prompts within max_length
 
 
+#: MMLU-Pro families and their shares: "match" (the question names the right option), then
+#: small facts (capitals, opposites, one-digit sums, largest number)
+PRO_KINDS = {"match": 4, "capital": 2, "opposite": 2, "arith": 1, "largest": 1}
+
+
 def _pro_item(rng: random.Random) -> Item:
-    family = rng.choice(("arith", "capital", "opposite", "largest"))
-    if family == "arith":
-        a, b = rng.randint(2, 15), rng.randint(2, 15)
-        op = rng.choice("+*")
-        gold = a + b if op == "+" else a * b
-        pool = [v for v in range(max(0, gold - 12), gold + 13) if v != gold]
-        q, why, cat = f"What is {a} {op} {b}?", f"{a} {op} {b} = {gold}.", "math"
+    family = rng.choices(tuple(PRO_KINDS), weights=tuple(PRO_KINDS.values()))[0]
+    if family == "match":
+        gold = rng.choice(MATCH_WORDS)
+        pool = [w for w in MATCH_WORDS if w != gold]
+        q, why, cat = f"Which word is {gold}?", f"The word is {gold}.", "other"
+    elif family == "arith":
+        a, b = rng.randint(1, 5), rng.randint(1, 4)
+        gold = a + b
+        pool = [v for v in range(1, 13) if v != gold]
+        q, why, cat = f"What is {a} + {b}?", f"{a} + {b} = {gold}.", "math"
     elif family == "capital":
         country = rng.choice(sorted(CAPITALS))
         gold = CAPITALS[country]
@@ -192,23 +217,25 @@ def pro_row(item: Item, i: int) -> dict:
 
 # ---------------------------------------------------------------- HellaSwag
 
-ACTIVITIES = {  # activity label -> its steps in order (third person, after "{name} ")
-    "Tea": ["fills the kettle.", "boils the water.", "adds a tea bag.", "pours the water.",
-            "drinks the tea."],
+ACTIVITIES = {  # activity label -> its steps in order (third person, after "{name} ");
+    # every step of an activity names its object, which no other activity does: the right
+    # ending is the one about the context's object (the cue a tiny model can learn)
+    "Tea": ["fills the kettle.", "heats the kettle.", "lifts the kettle.",
+            "pours from the kettle.", "cleans the kettle."],
     "Car wash": ["parks the car.", "soaps the car.", "scrubs the car.", "rinses the car.",
                  "dries the car."],
-    "Garden": ["digs a hole.", "plants a tree.", "adds some soil.", "waters the tree.",
-               "cleans the spade."],
-    "Baking": ["mixes the dough.", "kneads the dough.", "shapes the loaf.", "bakes the loaf.",
-               "slices the bread."],
-    "Painting": ["opens the paint.", "dips the brush.", "paints the wall.", "lets it dry.",
-                 "washes the brush."],
-    "Cycling": ["puts on a helmet.", "gets on the bike.", "pedals away.", "rides home.",
+    "Garden": ["digs a hole for the tree.", "plants the tree.", "waters the tree.",
+               "feeds the tree.", "looks at the tree."],
+    "Baking": ["mixes the dough.", "kneads the dough.", "shapes the dough.", "bakes the dough.",
+               "slices the dough."],
+    "Painting": ["cleans the wall.", "tapes the wall.", "paints the wall.", "dries the wall.",
+                 "checks the wall."],
+    "Cycling": ["gets the bike.", "gets on the bike.", "rides the bike.", "stops the bike.",
                 "parks the bike."],
-    "Teeth": ["takes the toothbrush.", "adds toothpaste.", "brushes the teeth.", "spits.",
-              "rinses the mouth."],
-    "Lunch": ["takes some bread.", "adds the cheese.", "closes the sandwich.", "cuts it in half.",
-              "eats the sandwich."],
+    "Teeth": ["takes the toothbrush.", "wets the toothbrush.", "adds paste to the toothbrush.",
+              "brushes with the toothbrush.", "rinses the toothbrush."],
+    "Lunch": ["makes a sandwich.", "cuts the sandwich.", "bites the sandwich.",
+              "eats the sandwich.", "finishes the sandwich."],
 }
 
 
@@ -246,40 +273,46 @@ def hs_row(item: Item, i: int) -> dict:
 
 # ---------------------------------------------------------------- code (HumanEval, MBPP)
 
-# (name template, words, body template, arg kind); {k} is the item's constant
+# (name template, words, body template, arg kind); {k} is the item's constant, {v} the
+# argument's name. The body is a template filled from the prompt: the operator from the
+# words, the constant from the name, the argument from the signature (HumanEval) — copies
+# a tiny model can learn; a held-out function's name never occurs in training.
 FUNCTIONS = [
-    ("add_{w}", "add {k} to a number", "return x + {k}", "int"),
-    ("sub_{w}", "subtract {k} from a number", "return x - {k}", "int"),
-    ("times_{w}", "multiply a number by {k}", "return x * {k}", "int"),
-    ("is_multiple_of_{w}", "check whether a number is a multiple of {k}", "return x % {k} == 0", "int"),
-    ("greater_than_{w}", "check whether a number is greater than {k}", "return x > {k}", "int"),
-    ("first_{w}", "return the first {k} characters of a string", "return x[:{k}]", "str"),
-    ("drop_{w}", "remove the first {k} characters of a string", "return x[{k}:]", "str"),
-    ("last_{w}", "return the last {k} characters of a string", "return x[-{k}:]", "str"),
-    ("at_least_{w}", "return the larger of a number and {k}", "return max(x, {k})", "int"),
-    ("at_most_{w}", "return the smaller of a number and {k}", "return min(x, {k})", "int"),
-    ("div_{w}", "divide a number by {k}, rounding down", "return x // {k}", "int"),
+    ("add_{w}", "add {k} to a number", "return {v} + {k}", "int"),
+    ("sub_{w}", "subtract {k} from a number", "return {v} - {k}", "int"),
+    ("times_{w}", "multiply a number by {k}", "return {v} * {k}", "int"),
+    ("is_multiple_of_{w}", "check whether a number is a multiple of {k}", "return {v} % {k} == 0", "int"),
+    ("greater_than_{w}", "check whether a number is greater than {k}", "return {v} > {k}", "int"),
+    ("first_{w}", "return the first {k} characters of a string", "return {v}[:{k}]", "str"),
+    ("drop_{w}", "remove the first {k} characters of a string", "return {v}[{k}:]", "str"),
+    ("last_{w}", "return the last {k} characters of a string", "return {v}[-{k}:]", "str"),
+    ("at_least_{w}", "return the larger of a number and {k}", "return max({v}, {k})", "int"),
+    ("at_most_{w}", "return the smaller of a number and {k}", "return min({v}, {k})", "int"),
+    ("div_{w}", "divide a number by {k}, rounding down", "return {v} // {k}", "int"),
 ]
-INT_CONSTANTS, STR_CONSTANTS = range(2, 41), range(1, 6)
+INT_CONSTANTS, STR_CONSTANTS = range(2, 100), range(1, 6)
 INT_ARGS, STR_ARGS = [0, 1, 3, 10, 12, 25], ["ab", "cat", "tiny", "hello", "python"]
+ARG_NAMES = ("x", "n", "a", "value")
 
 
 def _code_item(rng: random.Random) -> Item:
     name_t, words_t, body_t, kind = rng.choice(FUNCTIONS)
     k = rng.choice(INT_CONSTANTS if kind == "int" else STR_CONSTANTS)
-    name, words, body = name_t.format(w=k), words_t.format(k=k), body_t.format(k=k)
+    v = rng.choice(ARG_NAMES)
+    name, words, body = name_t.format(w=k), words_t.format(k=k), body_t.format(k=k, v=v)
     args = rng.sample(INT_ARGS if kind == "int" else STR_ARGS, 3)
-    fn = eval(f"lambda x: {body[len('return '):]}")  # noqa: S307 (bodies above, constants only)
+    fn = eval(f"lambda {v}: {body[len('return '):]}")  # noqa: S307 (bodies above, constants only)
     cases = [(repr(a), repr(fn(a))) for a in args]
     return {"name": name, "words": words, "body": body, "kind": kind, "cases": cases,
-            "key": name}
+            "arg": v, "key": name}
 
 
 def humaneval_prompt(item: Item) -> str:
     a, r = item["cases"][0]
     typ = "int" if item["kind"] == "int" else "str"
     ret = "bool" if r in ("True", "False") else typ
-    return (f"def {item['name']}(x: {typ}) -> {ret}:\n    \"\"\"{item['words'].capitalize()}.\n"
+    return (f"def {item['name']}({item['arg']}: {typ}) -> {ret}:\n"
+            f"    \"\"\"{item['words'].capitalize()}.\n"
             f"    >>> {item['name']}({a})\n    {r}\n    \"\"\"\n")
 
 
@@ -305,7 +338,7 @@ def mbpp_tests(item: Item) -> list[str]:
 
 
 def mbpp_code(item: Item) -> str:
-    return f"def {item['name']}(x):\n    {item['body']}"
+    return f"def {item['name']}({item['arg']}):\n    {item['body']}"
 
 
 def mbpp_chat(item: Item, _rng: random.Random) -> Messages:

@@ -93,10 +93,14 @@ def _train_bpe(texts: Iterable[str], vocab_size: int, specials: list[str],
     """A byte-level BPE trained on ``texts``; ``specials`` take the first ids."""
     tok = Tokenizer(models.BPE())
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.pre_tokenizer = (
-        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
-        if split_digits else byte_level
-    )
+    # every newline its own pre-token: a template's trailing blank line ("</think>\n\n")
+    # then encodes the same alone (the generation prompt) and before the reply, so prompt
+    # labels and evaluation prompts end on the same tokens as training saw (a learnt "\n\n"
+    # merge otherwise splits differently when the reply follows)
+    newlines = pre_tokenizers.Split("\n", behavior="isolated")
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [newlines, pre_tokenizers.Digits(individual_digits=True), byte_level] if split_digits
+        else [newlines, byte_level])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, show_progress=False, special_tokens=_specials(specials),
