@@ -67,12 +67,14 @@ def test_full_tiny_dag(tmp_path):
 
     assert "chunks" in load_from_disk(str(r / "data/A/train")).column_names
 
-    # models: teachers trained until >= 20 % below the SFT student in bits/byte
+    # models: teachers trained beside the SFT student, checked >= 20 % below it in bits/byte
     student_bpb = json.loads((r / "models/bd3lm.json").read_text())["heldout_bits_per_byte"]
     for p in ("A", "B"):
         t = json.loads((r / f"models/teacher_{p}.json").read_text())
         assert t["heldout_bits_per_byte"] <= 0.8 * student_bpb
         assert (r / f"models/teacher_{p}/config.json").exists()
+        check = json.loads((r / f"models/teacher_{p}.check.json").read_text())
+        assert check["ratio_to_student"] == t["heldout_bits_per_byte"] / student_bpb <= 0.8
 
     # distillation: six runs, every loss component logged, TIDAL runs log (t, p, λ, w)
     for p, run in [("B", "kl"), ("B", "tide_shared"), ("B", "tide_cross"),

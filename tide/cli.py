@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
          benchmark=dict(required=True))
     _add(sub, "train-ar", "train the AR baseline (tiny) or point at Qwen3-0.6B")
     _add(sub, "sft", "AR -> BD3LM conversion + SFT (tiny) or point at the dllm-hub student")
-    _add(sub, "train-teacher", "train a tiny teacher until it beats the student",
+    _add(sub, "train-teacher", "train a tiny teacher (its configured steps)",
          pipeline=dict(required=True, choices=["A", "B"]))
+    _add(sub, "check-teacher", "a trained tiny teacher must beat the SFT student by "
+         "target_bpb_ratio (before distillation)", pipeline=dict(required=True, choices=["A", "B"]))
     _add(sub, "distill", "one distillation run", pipeline=dict(required=True, choices=["A", "B"]),
          run=dict(required=True), seed=dict(type=int, default=0,
                                             help="k > 0: the run's repeat with seed + k"))
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "train-ar": lambda: stages.train_ar(cfg, root),
         "sft": lambda: stages.sft_student(cfg, root),
         "train-teacher": lambda: stages.train_teacher(cfg, args.pipeline, root),
+        "check-teacher": lambda: stages.check_teacher(cfg, args.pipeline, root),
         "distill": lambda: stages.distill(cfg, args.pipeline, args.run, root, args.seed),
         "heldout": lambda: _heldout(cfg, args.model_id, args.seed, root),
         "heldout-report": lambda: _heldout_report(cfg, args.out, root),

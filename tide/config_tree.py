@@ -136,7 +136,8 @@ class Teacher:
         'Architecture sizes of a model built from a config (tiny path).', None)
     train: Train | None = doc(_TRAIN, None)
     target_bpb_ratio: float = doc(
-        "Trained teacher must reach held-out bits/byte <= ratio x the SFT student's.", 0.8)
+        "A trained teacher's held-out bits/byte must be <= ratio x the SFT student's, checked "
+        "after both are trained (rule check_teacher) and before any distillation.", 0.8)
     dtype: str | None = doc(
         "Precision the frozen teacher is loaded in (default the run's dtype).", None)
     sharding: str = doc(

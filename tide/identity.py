@@ -229,9 +229,8 @@ def stage_inputs(rule: str, name: str, root=None) -> dict[str, Path]:
         out.update(ar=paths.model_metrics("ar", root), data=paths.dataset("sft", "train", root))
     elif rule == "train_teacher":
         kind = "sft_teacher_a" if name.endswith("A") else "sft_teacher_b"
-        out.update(student=paths.model_metrics("bd3lm", root),
-                   data=paths.dataset(kind, "train", root),
-                   heldout=paths.dataset(kind, "heldout", root))  # decides when training stops
+        out.update(data=paths.dataset(kind, "train", root),
+                   heldout=paths.dataset(kind, "heldout", root))  # its recorded curve
     elif rule == "distill":
         pipeline = name.split("_", 1)[0]
         out.update(student=paths.model_metrics("bd3lm", root),

@@ -53,6 +53,12 @@ def model_metrics(name: str, root=None) -> Path:
     return _r(root) / "models" / f"{name}.json"
 
 
+def teacher_check(pipeline: str, root=None) -> Path:
+    """A trained tiny teacher's held-out bits/byte against the SFT student's (checked before
+    distillation)."""
+    return _r(root) / "models" / f"teacher_{pipeline}.check.json"
+
+
 def run_dir(pipeline: str, run: str, root=None, seed: int = 0) -> Path:
     """A run's outputs; ``seed`` k > 0: its repeat with training seed ``seed + k`` (held-out
     spread), kept apart under ``seeds/`` so run discovery never mistakes it for a run."""

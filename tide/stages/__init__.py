@@ -14,10 +14,10 @@ from tide.stages.distill import check_compatible, distill, enable_activation_che
 from tide.stages.eval import (collect_scores, eval_generate, eval_merge, eval_plan, eval_score,
                               evaluate)
 from tide.stages.eval_model import eval_model
-from tide.stages.models import sft_student, train_ar, train_teacher
+from tide.stages.models import check_teacher, sft_student, train_ar, train_teacher
 from tide.stages.report import report
 
-__all__ = ["_rows", "ablation_rows", "check_compatible", "collect_scores", "corpus", "dataset",
+__all__ = ["_rows", "ablation_rows", "check_compatible", "check_teacher", "collect_scores", "corpus", "dataset",
            "distill", "enable_activation_checkpointing", "eval_data", "eval_generate",
            "eval_merge", "eval_model", "eval_plan", "eval_score", "evaluate", "report",
            "sft_student", "tokenizers", "train_ar", "train_teacher"]

@@ -170,8 +170,14 @@ def teacher_inputs(wildcards):
     if not trained(f"teacher_{wildcards.pipeline}"):
         return []
     kind = "sft_teacher_a" if wildcards.pipeline == "A" else "sft_teacher_b"
-    data = [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
-    return data + [str(paths.model_metrics("bd3lm"))]
+    return [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
+
+
+def teacher_check_input(wildcards):
+    """A trained teacher's check against the SFT student, read before any distillation."""
+    if not trained(f"teacher_{wildcards.pipeline}"):
+        return []
+    return [str(paths.teacher_check(wildcards.pipeline))]
 
 
 def eval_inputs(wildcards):

@@ -19,6 +19,7 @@ rule distill_seed:
         data=paths.dataset("{pipeline}", "train"),
         student=paths.model_metrics("bd3lm"),
         teacher=paths.model_metrics("teacher_{pipeline}"),
+        checked=teacher_check_input,
     output:
         paths.run_summary("{pipeline}", "{run}", seed="{seed}"),
     log:

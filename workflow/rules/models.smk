@@ -64,3 +64,18 @@ rule train_teacher:
         ),
     shell:
         "OMP_NUM_THREADS={threads} {TIDE} train-teacher --pipeline {wildcards.pipeline} > {log} 2>&1"
+
+
+# A trained teacher against the SFT student (held-out bits/byte <= target_bpb_ratio x the
+# student's): the teacher trains beside the AR -> SFT chain and is checked once both exist.
+rule check_teacher:
+    localrule: True  # two JSON files compared: on the submitting host
+    input:
+        teacher=paths.model_metrics("teacher_{pipeline}"),
+        student=paths.model_metrics("bd3lm"),
+    output:
+        paths.teacher_check("{pipeline}"),
+    log:
+        paths.log("check_teacher", "{pipeline}"),
+    shell:
+        "{TIDE} check-teacher --pipeline {wildcards.pipeline} > {log} 2>&1"
