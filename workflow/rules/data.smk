@@ -53,6 +53,9 @@ rule dataset:
         paths.log("dataset", "{kind}_{split}"),
     benchmark:
         paths.benchmark_file("dataset", "{kind}_{split}")
+    # seconds each, and the teachers (priority 10) wait for theirs: without it the local
+    # scheduler ran the AR model's evaluation first and teacher A started 4 minutes late
+    priority: 10
     threads: threads("default")
     resources:
         **res("default"),
