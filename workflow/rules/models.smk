@@ -69,7 +69,6 @@ rule train_teacher:
 # A trained teacher against the SFT student (held-out bits/byte <= target_bpb_ratio x the
 # student's): the teacher trains beside the AR -> SFT chain and is checked once both exist.
 rule check_teacher:
-    localrule: True  # two JSON files compared: on the submitting host
     input:
         teacher=paths.model_metrics("teacher_{pipeline}"),
         student=paths.model_metrics("bd3lm"),
@@ -77,5 +76,9 @@ rule check_teacher:
         paths.teacher_check("{pipeline}"),
     log:
         paths.log("check_teacher", "{pipeline}"),
+    # it gates every distillation of its pipeline: measured without it, the local scheduler
+    # ran two evaluations first and pipeline A's distillations started 1.7 minutes late
+    priority: 10
+    localrule: True  # two JSON files compared: on the submitting host
     shell:
         "{TIDE} check-teacher --pipeline {wildcards.pipeline} > {log} 2>&1"
