@@ -113,8 +113,9 @@ def sft_student(cfg: Config, root=None) -> None:
 
 
 def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
-    """A tiny teacher trained for its configured steps, its held-out bits/byte recorded every
-    200 steps and at the end (each record costs ~5 s on the demo's critical path; paper: the real teacher, loaded by hub id). It does not wait for the SFT
+    """A tiny teacher trained for its configured steps, its held-out bits/byte recorded at
+    each checkpoint (every 200 steps: a record costs ~5 s on the demo's critical path) and
+    at the end (paper: the real teacher, loaded by hub id). It does not wait for the SFT
     student: whether it beats the student by the configured margin is checked afterwards
     (:func:`check_teacher`), so the teachers and the AR -> SFT chain train side by side."""
     from tide.distill.noise import diffusion_loss
