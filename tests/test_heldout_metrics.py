@@ -133,3 +133,41 @@ def test_heldout_table_judges_each_run_against_its_control_over_seeds(tmp_path):
     write_heldout_report(cfg, tmp_path / "reports", root=tmp_path / "results")
     for f in ("heldout_table.md", "heldout_table.csv", "heldout_table.html", "heldout.png"):
         assert (tmp_path / "reports" / f).stat().st_size > 0
+
+
+class _CountingTeacher:
+    """The teacher, counting its forward passes."""
+
+    def __init__(self, teacher):
+        self.inner, self.calls = teacher, 0
+        self.mask_token_id = teacher.mask_token_id
+
+    def logits(self, *args, **kwargs):
+        self.calls += 1
+        return self.inner.logits(*args, **kwargs)
+
+
+@pytest.mark.parametrize("pipeline", ["B", "A"])
+def test_divergence_memo_serves_every_student_one_teacher_pass(pipeline):
+    """The teacher's outputs on the held-out noise do not depend on the student: with a
+    memo shared across students (one `tide heldout` call), the second student makes no
+    teacher pass and gets exactly the figures it gets alone."""
+    batches = [_collate(pipeline)(_rows()[i:i + 3]) for i in (0, 3)]
+    students = [_student().eval(), _student().eval()]
+    with torch.no_grad():  # a second, different student
+        for p in students[1].parameters():
+            p.add_(0.01 * torch.randn_like(p))
+
+    def run(student, teacher, memo=None):
+        if pipeline == "B":
+            return token_divergence(student, teacher, batches, vsh=VSH, block_size=BLOCK,
+                                    grid=4, seed=0, memo=memo)
+        return chunk_divergence(student, teacher, batches, block_size=BLOCK, grid=4, seed=0,
+                                memo=memo)
+
+    alone = [run(s, _CountingTeacher(_teacher(pipeline))) for s in students]
+    assert alone[0]["kl"] != alone[1]["kl"]
+    teacher, memo = _CountingTeacher(_teacher(pipeline)), {}
+    shared = [run(s, teacher, memo) for s in students]
+    assert teacher.calls == 2 * 4  # batches x timesteps, for the first student only
+    assert shared == alone

@@ -241,8 +241,11 @@ def _launch(args) -> int:
 def _heldout(cfg, model_ids: list[str], seed: int, root) -> None:
     from tide.heldout_eval import heldout_metrics
 
-    for model_id in model_ids:  # one process start-up (torch, transformers) for all of them
-        heldout_metrics(cfg, model_id, root, seed)
+    # one process start-up (torch, transformers) for all of them, and one pass of each
+    # pipeline's teacher: its outputs on the held-out noise are the same for every student
+    shared: dict = {}
+    for model_id in model_ids:
+        heldout_metrics(cfg, model_id, root, seed, shared=shared)
 
 
 def _heldout_report(cfg, out: str, root) -> None:

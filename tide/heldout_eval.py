@@ -96,30 +96,39 @@ def _load_teacher(cfg, pipeline, root):
 
 @torch.no_grad()
 def token_divergence(student, teacher, batches, *, vsh: int, block_size: int, grid: int,
-                     seed: int) -> dict:
+                     seed: int, memo: dict | None = None) -> dict:
     """Pipeline B, per example: Σ KL(teacher ‖ student) and both CEs of the gold token over
     the masked aligned pairs (teacher masked at exactly the paired positions, as in training),
-    and the number of pairs. Logits sliced to the shared vocabulary V_sh."""
+    and the number of pairs. Logits sliced to the shared vocabulary V_sh.
+
+    ``memo``: the teacher's rows per (batch, timestep), kept across calls on the same
+    ``batches`` and ``seed``; the noise does not depend on the student, so every student of a
+    pipeline meets the same teacher outputs and one teacher pass serves them all.
+    """
     from tide.models.student import bd3lm_logits
 
     gen = torch.Generator().manual_seed(seed)
     out = {"kl": [], "student_ce": [], "teacher_ce": [], "n": []}
     mask_id = student.config.mask_token_id
-    for b in batches:
+    memo = {} if memo is None else memo
+    for i_b, b in enumerate(batches):
         x0, labels = b["input_ids"], b["labels"]
         bidx = torch.arange(x0.shape[0])[:, None]
         ps, pt, pv = b["pair_student"], b["pair_teacher"], b["pair_valid"]
         acc = torch.zeros(4, x0.shape[0], dtype=torch.float64)
-        for _t, masked in grid_masks(labels, grid, gen):
+        for i_t, (_t, masked) in enumerate(grid_masks(labels, grid, gen)):
             pm = pv & masked[bidx, ps]  # [B, P]
-            t_mask = torch.zeros_like(b["teacher_valid"])
-            t_mask[bidx.expand_as(pt)[pm], pt[pm]] = True
-            s_all = bd3lm_logits(student, x0.masked_fill(masked, mask_id), x0, block_size)
-            u_all = teacher.logits(b["teacher_ids"].masked_fill(t_mask, teacher.mask_token_id),
-                                   b["teacher_ids"], key_valid=b["teacher_valid"])
             rows = bidx.expand_as(ps)[pm]
+            s_all = bd3lm_logits(student, x0.masked_fill(masked, mask_id), x0, block_size)
             s = s_all[rows, ps[pm]][:, :vsh].float()
-            u = u_all[rows, pt[pm]][:, :vsh].float()
+            if (i_b, i_t) not in memo:
+                t_mask = torch.zeros_like(b["teacher_valid"])
+                t_mask[bidx.expand_as(pt)[pm], pt[pm]] = True
+                u_all = teacher.logits(
+                    b["teacher_ids"].masked_fill(t_mask, teacher.mask_token_id),
+                    b["teacher_ids"], key_valid=b["teacher_valid"])
+                memo[i_b, i_t] = u_all[rows, pt[pm]][:, :vsh].float()
+            u = memo[i_b, i_t]
             gold = labels[rows, ps[pm]].clamp(0, vsh - 1)
             ce = torch.nn.functional.cross_entropy
             for i, v in enumerate((token_kl_rows(u, s), ce(s, gold, reduction="none"),
@@ -131,10 +140,11 @@ def token_divergence(student, teacher, batches, *, vsh: int, block_size: int, gr
 
 
 @torch.no_grad()
-def chunk_divergence(student, teacher, batches, *, block_size: int, grid: int, seed: int) -> dict:
+def chunk_divergence(student, teacher, batches, *, block_size: int, grid: int, seed: int,
+                     memo: dict | None = None) -> dict:
     """Pipeline A, per example: Σ binary KL(p_teacher ‖ p_student) over the active chunks
     (chunk-consistent masks, as in training; probabilities at T = 1), both chunk NLLs
-    (−log p), and the number of active chunks."""
+    (−log p), and the number of active chunks. ``memo``: as :func:`token_divergence`."""
     from tide.distill.calm import chunk_logprobs, chunk_probs
     from tide.distill.objective import chunk_consistent_mask
     from tide.models.student import bd3lm_logits
@@ -142,17 +152,21 @@ def chunk_divergence(student, teacher, batches, *, block_size: int, grid: int, s
     gen = torch.Generator().manual_seed(seed)
     out = {"kl": [], "student_nll": [], "teacher_nll": [], "n": []}
     mask_id = student.config.mask_token_id
-    for b in batches:
+    memo = {} if memo is None else memo
+    for i_b, b in enumerate(batches):
         x0, labels = b["input_ids"], b["labels"]
         acc = torch.zeros(4, x0.shape[0], dtype=torch.float64)
-        for _t, masked in grid_masks(labels, grid, gen):
+        for i_t, (_t, masked) in enumerate(grid_masks(labels, grid, gen)):
             masked, chunk_masked, active = chunk_consistent_mask(masked, b)
-            t_mask = (b["teacher_chunks"] & chunk_masked[:, None, :]).any(-1)
             s_all = bd3lm_logits(student, x0.masked_fill(masked, mask_id), x0, block_size)
-            u_all = teacher.logits(b["teacher_ids"].masked_fill(t_mask, teacher.mask_token_id),
-                                   b["teacher_ids"], key_valid=b["teacher_valid"])
             lp_s = chunk_logprobs(s_all.float(), x0, b["student_chunks"])  # [B, C]
-            lp_t = chunk_logprobs(u_all, b["teacher_ids"], b["teacher_chunks"])
+            if (i_b, i_t) not in memo:
+                t_mask = (b["teacher_chunks"] & chunk_masked[:, None, :]).any(-1)
+                u_all = teacher.logits(
+                    b["teacher_ids"].masked_fill(t_mask, teacher.mask_token_id),
+                    b["teacher_ids"], key_valid=b["teacher_valid"])
+                memo[i_b, i_t] = chunk_logprobs(u_all, b["teacher_ids"], b["teacher_chunks"])
+            lp_t = memo[i_b, i_t]
             kl = binary_kl(chunk_probs(lp_t, 1.0), chunk_probs(lp_s, 1.0))
             act = active.double()
             for i, v in enumerate((kl, -lp_s.double(), -lp_t.double(), torch.ones_like(kl))):
@@ -162,14 +176,20 @@ def chunk_divergence(student, teacher, batches, *, block_size: int, grid: int, s
     return out
 
 
-def heldout_metrics(cfg: Config, name: str, root=None, seed: int = 0) -> None:
-    """Write ``paths.heldout_metrics(model_id, seed)``: the per-example figures above."""
+def heldout_metrics(cfg: Config, name: str, root=None, seed: int = 0,
+                    shared: dict | None = None) -> None:
+    """Write ``paths.heldout_metrics(model_id, seed)``: the per-example figures above.
+
+    ``shared``: kept across the models of one ``tide heldout`` call (same config and root):
+    each pipeline's teacher, its held-out batches and its outputs are computed once.
+    """
     from tide.models.build import load_student
     from tide.models.student import bd3lm_logits
     from tide.stages.common import (SFT_KIND, _device, _dtype, model_pointer, shared_vocab_size,
                                     teacher_mask_id, tokenizer)
     from tide.vocab import TEACHER_TOKENIZER
 
+    shared = {} if shared is None else shared
     model_id, seed = (name, seed) if seed else parse_heldout_id(name)
     result: dict = {"model_id": model_id, "seed_index": seed, "grid": GRID,
                     "noise_seed": cfg["seed"]}
@@ -197,18 +217,21 @@ def heldout_metrics(cfg: Config, name: str, root=None, seed: int = 0) -> None:
             cfg["data"]["max_length"], tok.mask_token_id, root))
         # a run is compared with its own pipeline's teacher; the BD3LM start with both
         for p in ("B", "A") if pipeline is None else (pipeline,):
-            teacher = _load_teacher(cfg, p, root)
-            t_tok = tokenizer(cfg, TEACHER_TOKENIZER[p], root)
-            batches = _batches(_heldout_rows(cfg, p, root), _pipeline_collate(cfg, p, tok, t_tok))
+            if p not in shared:
+                t_tok = tokenizer(cfg, TEACHER_TOKENIZER[p], root)
+                shared[p] = {"teacher": _load_teacher(cfg, p, root), "memo": {},
+                             "batches": _batches(_heldout_rows(cfg, p, root),
+                                                 _pipeline_collate(cfg, p, tok, t_tok))}
+            teacher, batches, memo = shared[p]["teacher"], shared[p]["batches"], shared[p]["memo"]
             if p == "B":
                 result["kl_B"] = token_divergence(student, teacher, batches,
                                                   vsh=shared_vocab_size(cfg, root),
                                                   block_size=cfg["block_size"], grid=GRID,
-                                                  seed=cfg["seed"])
+                                                  seed=cfg["seed"], memo=memo)
             else:
                 result["kl_A"] = chunk_divergence(student, teacher, batches,
                                                   block_size=cfg["block_size"], grid=GRID,
-                                                  seed=cfg["seed"])
+                                                  seed=cfg["seed"], memo=memo)
     result["provenance"] = provenance(seed=cfg["seed"])
     bpb = sum(result["bpb"]["bits"]) / max(1, sum(result["bpb"]["bytes"]))
     log.info("%s%s: held-out %.4f bits/byte", model_id, f" (seed {seed})" if seed else "", bpb)
