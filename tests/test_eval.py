@@ -476,3 +476,21 @@ def test_length_ordering_changes_no_result(bd3lm):
     finally:
         bd3lm.batch_size = old
     assert fwd == back[::-1] and fwd_ids == back_ids[::-1]
+
+
+def test_lm_eval_memoized_per_process_renders_the_same_and_is_idempotent():
+    import lm_eval.utils
+    import torch.utils.collect_env as collect_env
+
+    from tide.eval.run import memoize_lm_eval_per_process
+
+    template = "Question: {{question}}\nAnswer:{% if choices %} {{choices|join(', ')}}{% endif %}"
+    docs = [{"question": "1+1?", "choices": ["2", "3"]}, {"question": "x", "choices": []}]
+    before = [lm_eval.utils.apply_template(template, d) for d in docs]
+    memoize_lm_eval_per_process()
+    patched, env_info = lm_eval.utils.apply_template, collect_env.get_pretty_env_info
+    memoize_lm_eval_per_process()  # a second call wraps nothing twice
+    assert lm_eval.utils.apply_template is patched and collect_env.get_pretty_env_info is env_info
+    assert [patched(template, d) for d in docs] == before == ["Question: 1+1?\nAnswer: 2, 3",
+                                                              "Question: x\nAnswer:"]
+    assert patched(template, docs[0]) == before[0]  # from the cache: same text

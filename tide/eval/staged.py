@@ -185,6 +185,7 @@ def _simple_evaluate(lm: LM, bench, include_dir: Path, *, limit, seed: int,
     import lm_eval
     from lm_eval.tasks import TaskManager
 
+    ev.memoize_lm_eval_per_process()
     tm = TaskManager(include_path=str(include_dir), include_defaults=False)
     return lm_eval.simple_evaluate(
         model=lm, tasks=[bench.task], num_fewshot=bench.num_fewshot, limit=limit,
