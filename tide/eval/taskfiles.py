@@ -5,6 +5,7 @@ before lm-eval runs (errors name the file and the field), and hash them for scor
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,14 @@ _AnyTagLoader.add_multi_constructor("!", lambda loader, tag, node: loader.constr
 
 
 def _read_yaml(path: Path) -> dict:
+    """The file's mapping (a fresh copy: callers merge into it). Parsed once per process and
+    file version: an evaluation job reads the same ~300 files for each of its benchmarks."""
+    st = Path(path).stat()
+    return copy.deepcopy(_parsed_yaml(str(path), st.st_mtime_ns, st.st_size))
+
+
+@lru_cache(maxsize=1024)
+def _parsed_yaml(path: str, _mtime_ns: int, _size: int) -> dict:
     with open(path) as f:
         task_cfg = yaml.load(f, Loader=_AnyTagLoader)  # noqa: S506  (safe loader + string tags)
     if not isinstance(task_cfg, dict):
