@@ -77,24 +77,42 @@ os._exit(0)
 """
 
 
-# Runs in the mount namespace (as root there) before the interpreter: read-only mounts,
-# private tmpfs, the working directory in it, then (root only) drop to nobody.
+# Runs first in the mount namespace (as root there), in the same interpreter as _RUNNER:
+# every mount point remounted read-only (its other per-mount flags kept), private tmpfs on
+# /tmp, /var/tmp and /dev/shm, the working directory in it, then (root only) drop to
+# nobody. One process: a shell with awk, sort and a `mount` per mount point cost ~25 ms per
+# program, a third of each program's run.
 _FS_SETUP = r"""
-set -e
-for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
-  mount -o remount,bind,ro "$m" 2>/dev/null || true
-done
-for d in /tmp /var/tmp /dev/shm; do
-  if [ -d "$d" ]; then mount -t tmpfs -o "size=${TIDE_TMPFS_MB}m,mode=1777" tmpfs "$d"; fi
-done
-mkdir -p /tmp/work
-cd /tmp/work
-export HOME=/tmp/work TMPDIR=/tmp/work
-if [ -n "$TIDE_RUN_AS" ]; then
-  chown "$TIDE_RUN_AS:$TIDE_RUN_AS" /tmp/work
-  exec setpriv --reuid="$TIDE_RUN_AS" --regid="$TIDE_RUN_AS" --clear-groups "$@"
-fi
-exec "$@"
+import ctypes, os
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p)
+_KEEP = {"nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodiratime": 2048,
+         "relatime": 1 << 21}
+_RO_REMOUNT = 1 | 32 | 4096  # MS_RDONLY | MS_REMOUNT | MS_BIND
+_points = {}
+with open("/proc/self/mountinfo", "rb") as _f:
+    for _line in _f:
+        _fields = _line.split()
+        # mountinfo escapes space, tab, newline and backslash as octal (\040 ...)
+        _points[_fields[4].decode("unicode_escape").encode("latin-1")] = \
+            _fields[5].decode().split(",")
+for _target in sorted(_points):  # a mount the kernel refuses to change is left as it is
+    _libc.mount(None, _target, None,
+                _RO_REMOUNT | sum(_KEEP.get(o, 0) for o in _points[_target]), None)
+_size = ("size=%sm,mode=1777" % os.environ["TIDE_TMPFS_MB"]).encode()
+for _d in (b"/tmp", b"/var/tmp", b"/dev/shm"):
+    if os.path.isdir(_d) and _libc.mount(b"tmpfs", _d, b"tmpfs", 0, _size) != 0:
+        raise OSError(ctypes.get_errno(), "tmpfs on %s" % _d.decode())
+os.makedirs("/tmp/work", exist_ok=True)
+os.chdir("/tmp/work")
+os.environ["HOME"] = os.environ["TMPDIR"] = "/tmp/work"
+if os.environ.get("TIDE_RUN_AS"):
+    _uid = int(os.environ["TIDE_RUN_AS"])
+    os.chown("/tmp/work", _uid, _uid)
+    os.setgroups([])
+    os.setgid(_uid)
+    os.setuid(_uid)
 """
 TMPFS_MB = 64  # size of each private tmpfs (the program's only writable space)
 
@@ -129,9 +147,11 @@ def namespace_prefix() -> tuple[str, ...]:
     return ()
 
 
-def _fs_prefix(prefix: tuple[str, ...]) -> list[str]:
-    """``prefix`` with a mount namespace added, then the setup script (``_FS_SETUP``)."""
-    return [prefix[0], "--mount", *prefix[1:], "sh", "-c", _FS_SETUP, "sh"]
+def _fs_command(prefix: tuple[str, ...], code: str, *args: str) -> list[str]:
+    """``prefix`` with a mount namespace added, running ``code`` in this interpreter after
+    the filesystem set-up (``_FS_SETUP``)."""
+    return [prefix[0], "--mount", *prefix[1:], sys.executable, "-I", "-c", _FS_SETUP + code,
+            *args]
 
 
 @functools.lru_cache(maxsize=None)
@@ -142,7 +162,7 @@ def private_filesystem() -> bool:
     if prefix:
         probe = "import os; open('/tmp/w', 'w').close(); os.stat('/tmp/w')"
         try:
-            ok = subprocess.run([*_fs_prefix(prefix), sys.executable, "-I", "-c", probe],
+            ok = subprocess.run(_fs_command(prefix, probe),
                                 capture_output=True, timeout=20, cwd="/",
                                 env={"PATH": "/usr/bin:/bin", "TIDE_TMPFS_MB": str(TMPFS_MB)}
                                 ).returncode == 0
@@ -206,8 +226,8 @@ def _limits(memory_mb: int, max_processes: int, max_file_mb: int = 64):
 def _command(timeout: float, fd: int) -> list[str]:
     cmd = list(namespace_prefix())
     runner = [sys.executable, "-I", "-c", _RUNNER, str(fd), repr(float(timeout))]
-    if cmd and private_filesystem():  # the setup script drops to nobody itself (TIDE_RUN_AS)
-        return _fs_prefix(tuple(cmd)) + runner
+    if cmd and private_filesystem():  # the set-up drops to nobody itself (TIDE_RUN_AS)
+        return _fs_command(tuple(cmd), _RUNNER, str(fd), repr(float(timeout)))
     if cmd and drop_to_nobody() and "--user" not in cmd:
         cmd += ["--setgid", str(NOBODY), "--setuid", str(NOBODY)]
     return cmd + runner
