@@ -224,13 +224,12 @@ def _limits(memory_mb: int, max_processes: int, max_file_mb: int = 64):
 
 
 def _command(timeout: float, fd: int) -> list[str]:
-    cmd = list(namespace_prefix())
-    runner = [sys.executable, "-I", "-c", _RUNNER, str(fd), repr(float(timeout))]
+    cmd, args = list(namespace_prefix()), (str(fd), repr(float(timeout)))
     if cmd and private_filesystem():  # the set-up drops to nobody itself (TIDE_RUN_AS)
-        return _fs_command(tuple(cmd), _RUNNER, str(fd), repr(float(timeout)))
+        return _fs_command(tuple(cmd), _RUNNER, *args)
     if cmd and drop_to_nobody() and "--user" not in cmd:
         cmd += ["--setgid", str(NOBODY), "--setuid", str(NOBODY)]
-    return cmd + runner
+    return [*cmd, sys.executable, "-I", "-c", _RUNNER, *args]
 
 
 def _kill(proc: subprocess.Popen) -> None:
