@@ -119,6 +119,7 @@ def test_missing_local_init_is_rejected(tiny_raw, where, init):
     for key in where.split("."):
         section = section[key]
     section["init"] = init
+    section.pop("from_ar", None)  # teacher B: a loaded teacher does not start from the AR model
     with pytest.raises(ConfigError) as err:
         validate_dict(raw, "my.yaml")
     msg = str(err.value)
@@ -130,6 +131,7 @@ def test_existing_local_init_and_hub_ids_pass(tiny_raw, tmp_path):
     raw = copy.deepcopy(tiny_raw)
     raw["models"]["student"]["init"] = str(tmp_path)  # an existing absolute path
     raw["models"]["teachers"]["B"]["init"] = "tencent/WeDLM-8B-Instruct"  # a hub id
+    del raw["models"]["teachers"]["B"]["from_ar"]  # (only a trained teacher starts from the AR)
     cfg = validate_dict(raw, "my.yaml")
     assert cfg["models"]["student"]["init"] == str(tmp_path)
 

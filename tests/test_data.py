@@ -239,7 +239,10 @@ def test_tokenizer_layout_and_summary(tok_dir, toks):
     assert (s.pad_token_id, s.eos_token_id, s.mask_token_id) == (v_sh - 3, v_sh - 1, len(s) - 1)
     assert info["student"] == {"vocab_size": len(s), "mask_token_id": s.mask_token_id,
                                "eos_token_id": s.eos_token_id, "pad_token_id": s.pad_token_id}
-    assert 500 <= len(s) <= 512 and len(toks["teacher_a"]) > len(s)
+    from tide.data.tokenizers import STUDENT_VOCAB_SIZE
+
+    # BPE stops at the cap or when the corpus has no merge left (tiny corpus: ~1400)
+    assert 1000 <= len(s) <= STUDENT_VOCAB_SIZE and len(toks["teacher_a"]) != len(s)
     # teacher_b: identical ids below V_sh, its own specials above, a different mask id
     s_inv = {i: t for t, i in s.get_vocab().items() if i < v_sh}
     assert s_inv == {i: t for t, i in b.get_vocab().items() if i < v_sh}

@@ -191,8 +191,18 @@ def _cross_checks(cfg: Config) -> None:
         if teacher["kind"] != want_kind:
             raise ConfigError(f"{src}: field {where}.kind: pipeline {pipe} expects "
                               f"{want_kind!r}, found {teacher['kind']!r}")
+        if teacher.get("from_ar"):
+            if teacher["init"] != "train" or pipe != "B" or teacher.get("arch") != "dense":
+                raise ConfigError(f"{src}: field {where}.from_ar: needs init 'train', arch "
+                                  f"'dense' and pipeline B (the student's tokenizer), found "
+                                  f"init {teacher['init']!r}, arch {teacher.get('arch')!r}, "
+                                  f"pipeline {pipe}")
+            if "dims" in teacher:
+                raise ConfigError(f"{src}: field {where}.dims: a teacher with from_ar has the "
+                                  f"AR model's dims; remove dims")
         if teacher["init"] == "train":
-            for key in ("arch", "dims", "train"):
+            needed = ("arch", "train") if teacher.get("from_ar") else ("arch", "dims", "train")
+            for key in needed:
                 if key not in teacher:
                     raise ConfigError(f"{src}: field {where}.{key}: required when init is 'train'")
     ar = raw["models"]["ar"]

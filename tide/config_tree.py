@@ -131,6 +131,11 @@ class Teacher:
         'bidirectional = LLaDA2-like (pipeline A); bd3lm = WeDLM-like run as BD3LM (pipeline B).')
     mask_token_id: int | str = doc("The teacher's own mask id; auto = read from its tokenizer.")
     arch: str | None = doc('Architecture of a trained tiny teacher.', None)
+    from_ar: bool = doc(
+        "init 'train' only: start from models.ar's weights (its dims; an embedding row per "
+        "token both vocabularies share, the teacher's own specials at their mean) instead of "
+        "a random init, as WeDLM-8B starts from Qwen3-8B. Pipeline B (shared tokenizer) only.",
+        False)
     concat_order: str = doc('Pipeline B input layout (docs/method.md §1.4).', "x0_xt")
     dims: dict[str, int] | None = doc(
         'Architecture sizes of a model built from a config (tiny path).', None)

@@ -220,8 +220,9 @@ def plan_json(cfg, rule: str, name: str) -> str:
     return json.dumps(plan(cfg, rule, name), sort_keys=True)
 
 
-def stage_inputs(rule: str, name: str, root=None) -> dict[str, Path]:
-    """The inputs a training stage reads, as paths under ``root``."""
+def stage_inputs(rule: str, name: str, root=None, *, from_ar: bool = False) -> dict[str, Path]:
+    """The inputs a training stage reads, as paths under ``root`` (``from_ar``: a teacher
+    that starts from the AR model also reads its pointer)."""
     out = {"tokenizers": paths.tokenizers_summary(root)}
     if rule == "train_ar":
         out["data"] = paths.dataset("sft", "train", root)
@@ -231,6 +232,8 @@ def stage_inputs(rule: str, name: str, root=None) -> dict[str, Path]:
         kind = "sft_teacher_a" if name.endswith("A") else "sft_teacher_b"
         out.update(data=paths.dataset(kind, "train", root),
                    heldout=paths.dataset(kind, "heldout", root))  # its recorded curve
+        if from_ar:
+            out["ar"] = paths.model_metrics("ar", root)
     elif rule == "distill":
         pipeline = name.split("_", 1)[0]
         out.update(student=paths.model_metrics("bd3lm", root),
@@ -246,7 +249,9 @@ def of_stage(cfg, rule: str, name: str, root=None) -> Identity:
     actual one (``tide submit --tasks N`` may differ from the config's resources).
     """
     p = {k: v for k, v in plan(cfg, rule, name).items() if k != "world_size"}
-    return Identity({"plan": p, "inputs": inputs_id(stage_inputs(rule, name, root))})
+    from_ar = rule == "train_teacher" and cfg.tree.models.teachers[name.split("_", 1)[1]].from_ar
+    return Identity({"plan": p, "inputs": inputs_id(stage_inputs(rule, name, root,
+                                                                 from_ar=from_ar))})
 
 
 def keep_stale(cfg) -> int:

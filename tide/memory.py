@@ -189,7 +189,11 @@ def config_estimates(cfg, tiny_vocab: int = 1024) -> list[dict]:
     rows = []
     for run in tree.runs:
         tspec = models.teachers[run.pipeline]
-        teacher = _shape(tspec.init if tspec.init != "train" else "", tspec.dims, tiny_vocab)
+        if tspec.from_ar:  # the AR model's weights and shape (models.teachers.B.from_ar)
+            teacher = _shape(models.ar.init if models.ar.init != "train" else "",
+                             models.ar.dims, tiny_vocab)
+        else:
+            teacher = _shape(tspec.init if tspec.init != "train" else "", tspec.dims, tiny_vocab)
         rs = RunShape(pipeline=run.pipeline, batch=run.batch_size, length=data.max_length,
                       teacher_length=data.teacher_max_length[run.pipeline],
                       compdemo=bool(run.compdemo), precision=cfg.precision, world_size=tasks,

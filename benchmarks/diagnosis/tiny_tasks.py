@@ -2,7 +2,7 @@
 
     python benchmarks/diagnosis/tiny_tasks.py ROOT [--config config/tiny.yaml]
         [--set models.student.sft.steps=600 ...] [--teachers B,A] [--benchmarks mmlu,gsm8k]
-        [--models ar,bd3lm,teacher_B]
+        [--models ar,bd3lm,teacher_B] [--eval-block-size 8] [--vocab-caps 512,700]
 
 Runs, in ROOT (a results directory), the tiny default's own stages in order — corpus,
 tokenizers, datasets, held-out eval items, AR, AR -> BD3LM SFT, the teachers — then
@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--teachers", default="B", help="comma list of pipelines, or ''")
     ap.add_argument("--models", default=None, help="models to evaluate (default: all trained)")
     ap.add_argument("--benchmarks", default=None)
+    ap.add_argument("--eval-block-size", type=int, default=None,
+                    help="sampler block size (default: the protocol's, 32)")
+    ap.add_argument("--vocab-caps", default=None, metavar="STUDENT,TEACHER_A",
+                    help="BPE vocabulary caps of the trained tokenizers (default: "
+                         "tide.data.tokenizers'; 512,700 before the 2026-12-06 change)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("lm_eval", "httpx", "datasets", "urllib3"):
@@ -116,6 +121,10 @@ def main(argv: list[str] | None = None) -> None:
 
     if not paths.corpus("train", root).is_file():
         _timed("corpus", stages.corpus, cfg, root, times=times)
+    if args.vocab_caps:
+        from tide.data import tokenizers as bpe
+
+        bpe.STUDENT_VOCAB_SIZE, bpe.TEACHER_A_VOCAB_SIZE = map(int, args.vocab_caps.split(","))
     if not paths.tokenizers_dir(root).joinpath("student").is_dir():
         _timed("tokenizers", stages.tokenizers, cfg, root, times=times)
     kinds = ["sft"] + [f"sft_teacher_{t.lower()}" for t in teachers]
@@ -156,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
                 if lm == "tide_bd3lm":
                     model_args.update(attn_implementation=cfg["attn_implementation"],
                                       inject_think=think)
+                    if args.eval_block_size:
+                        model_args["block_size"] = args.eval_block_size
                 _timed(f"eval {m} {b}", evaluate, model_args, b, out,
                        data_files=str(paths.eval_data(b, root).resolve()), limit=ev.get("limit"),
                        batch_size=ev["batch_size"], model=lm, seed=ev["seed"], times=times)

@@ -67,6 +67,45 @@ def build_dense(vocab_size: int, dims: dict, *, max_positions: int = 1024,
     return Qwen3ForCausalLM(cfg)
 
 
+def dense_from_causal(causal, source_tok, target_tok, *, max_positions: int | None = None,
+                      attn_implementation: str = "sdpa", seed: int = 0,
+                      **tokens) -> Qwen3ForCausalLM:
+    """A dense Qwen3 with ``causal``'s weights over ``target_tok``'s vocabulary.
+
+    How a teacher that shares the student's tokenizer inherits an AR model (WeDLM-8B is
+    Qwen3-8B's weights with WeDLM's own special tokens): every layer is copied; an
+    embedding row is copied where the token's string exists in ``source_tok`` (the
+    vocabulary ``causal`` was trained with), and a token it lacks (the target's own
+    specials, e.g. its mask) starts at the mean of the copied rows. The LM head follows
+    the same rule, or is the embedding when tied.
+    """
+    src_cfg = causal.config
+    dims = {k: getattr(src_cfg, k) for k in _DENSE_KEYS}
+    dims.update(head_dim=src_cfg.head_dim, tie_word_embeddings=src_cfg.tie_word_embeddings)
+    model = build_dense(len(target_tok), dims,
+                        max_positions=max_positions or src_cfg.max_position_embeddings,
+                        attn_implementation=attn_implementation, seed=seed, **tokens)
+    state = {k: v for k, v in causal.state_dict().items()
+             if not k.startswith(("model.embed_tokens.", "lm_head."))}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith(("model.embed_tokens.", "lm_head."))]:
+        raise ValueError(f"dense_from_causal: missing {missing}, unexpected {unexpected}")
+    src_vocab = source_tok.get_vocab()
+    pairs = [(i, src_vocab[t]) for t, i in target_tok.get_vocab().items() if t in src_vocab]
+    if not pairs:
+        raise ValueError("dense_from_causal: the two tokenizers share no token")
+    dst, src = (torch.tensor(x) for x in zip(*pairs))
+    with torch.no_grad():
+        heads = [(model.get_input_embeddings().weight, causal.get_input_embeddings().weight)]
+        if not src_cfg.tie_word_embeddings:
+            heads.append((model.get_output_embeddings().weight,
+                          causal.get_output_embeddings().weight))
+        for new, old in heads:
+            new.copy_(old[src].mean(0).expand_as(new))
+            new[dst] = old[src]
+    return model
+
+
 def build_moe(vocab_size: int, dims: dict, *, max_positions: int = 1024,
               attn_implementation: str = "sdpa", seed: int = 0, **tokens) -> Qwen3MoeForCausalLM:
     """A small Qwen3-MoE (the LLaDA2.0-mini-like teacher: a mixture of experts)."""

@@ -113,8 +113,8 @@ def sft_student(cfg: Config, root=None) -> None:
 
 
 def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
-    """A tiny teacher trained for its configured steps, its held-out bits/byte recorded at
-    each checkpoint (every 200 steps: a record costs ~5 s on the demo's critical path) and
+    """A tiny teacher (random init, or models.ar's weights with ``from_ar``) trained for its
+    configured steps, its held-out bits/byte recorded at each checkpoint (every 200 steps: a record costs ~5 s on the demo's critical path) and
     at the end (paper: the real teacher, loaded by hub id). It does not wait for the SFT
     student: whether it beats the student by the configured margin is checked afterwards
     (:func:`check_teacher`), so the teachers and the AR -> SFT chain train side by side."""
@@ -131,10 +131,22 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
     tok_name = TEACHER_TOKENIZER[pipeline]
     tok, mask_id = tokenizer(cfg, tok_name, root), teacher_mask_id(cfg, pipeline, root)
     max_len = cfg["data"]["teacher_max_length"][pipeline]
-    build = build_moe if spec["arch"] == "moe" else build_dense
-    model = build(len(tok), spec["dims"], max_positions=4 * max_len,
-                  attn_implementation=cfg["attn_implementation"], seed=cfg["seed"] + 2,
-                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
+    tokens = dict(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
+    if typed.from_ar:  # the AR model's weights over the teacher's vocabulary (config.py checks B)
+        from transformers import AutoModelForCausalLM
+
+        from tide.models.build import dense_from_causal
+
+        ar = AutoModelForCausalLM.from_pretrained(model_pointer("ar", root)["path"])
+        model = dense_from_causal(ar, tokenizer(cfg, "student", root), tok,
+                                  max_positions=max(4 * max_len, ar.config.max_position_embeddings),
+                                  attn_implementation=cfg["attn_implementation"],
+                                  seed=cfg["seed"] + 2, **tokens)
+    else:
+        build = build_moe if spec["arch"] == "moe" else build_dense
+        model = build(len(tok), spec["dims"], max_positions=4 * max_len,
+                      attn_implementation=cfg["attn_implementation"], seed=cfg["seed"] + 2,
+                      **tokens)
 
     def forward(m, xt, x0, valid):
         return diffusion_logits(m, spec["kind"], xt, x0, valid, block_size=cfg["block_size"],

@@ -170,7 +170,11 @@ def teacher_inputs(wildcards):
     if not trained(f"teacher_{wildcards.pipeline}"):
         return []
     kind = "sft_teacher_a" if wildcards.pipeline == "A" else "sft_teacher_b"
-    return [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
+    out = [str(paths.dataset(kind, s)) for s in ("train", "heldout")]
+    teacher = CFG.tree.models.teachers[wildcards.pipeline]
+    if teacher.from_ar:  # it starts from the AR model's weights
+        out.append(str(paths.model_metrics("ar")))
+    return out
 
 
 def teacher_check_input(wildcards):
