@@ -31,9 +31,10 @@ TIDAL_OBJECTIVES = ("tidal", "tidal_chunk")
 
 def pipeline_title(cfg, pipeline: str) -> str:
     """"Pipeline B (shared tokenizer, teacher <hub id>)", or a tiny stand-in's description."""
-    init = cfg.tree.models.teachers[pipeline].init
-    teacher = (f"{init}" if init != "train"
-               else f"trained here, a tiny stand-in for {vocab.PAPER_TEACHER[pipeline]}")
+    spec = cfg.tree.models.teachers[pipeline]
+    start = " from the AR model" if spec.from_ar else ""
+    teacher = (f"{spec.init}" if spec.init != "train"
+               else f"trained here{start}, a tiny stand-in for {vocab.PAPER_TEACHER[pipeline]}")
     return f"Pipeline {pipeline} ({vocab.PIPELINE_TOKENIZER[pipeline]}, teacher {teacher})"
 
 
