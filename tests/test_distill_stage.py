@@ -20,6 +20,7 @@ from tide.models.build import build_dense
 from tide.models.student import A2DQwen3Config, A2DQwen3LMHeadModel
 
 FIX = Path(__file__).parent / "fixtures" / "tokenizers"
+TOKS = json.loads((FIX / "tokenizers.json").read_text())  # the fixture tokenizers' sizes and ids
 DIMS = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             intermediate_size=64)
 
@@ -29,10 +30,11 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     torch.manual_seed(0)
     student = A2DQwen3LMHeadModel(A2DQwen3Config(
-        vocab_size=512, head_dim=8, block_size=32, mask_token_id=511, max_position_embeddings=512,
-        **DIMS))
+        vocab_size=TOKS["student"]["vocab_size"], head_dim=8, block_size=32,
+        mask_token_id=TOKS["student"]["mask_token_id"], max_position_embeddings=512, **DIMS))
     student.save_pretrained(root / "student")
-    build_dense(513, DIMS, max_positions=512).save_pretrained(root / "teacher_b")
+    build_dense(TOKS["teacher_b"]["vocab_size"], DIMS, max_positions=512).save_pretrained(
+        root / "teacher_b")
     atomic_write_json(paths.tokenizers_summary(root), json.loads((FIX / "tokenizers.json").read_text()))
     atomic_write_json(paths.model_metrics("bd3lm", root), {"path": str(root / "student")})
     atomic_write_json(paths.model_metrics("teacher_B", root), {"path": str(root / "teacher_b")})
@@ -47,8 +49,8 @@ def _config(**train):
     raw = copy.deepcopy(load_config("config/tiny.yaml").raw)
     raw["tokenizers"] = {"student": str(FIX / "student"), "teacher_a": str(FIX / "teacher_a"),
                          "teacher_b": str(FIX / "teacher_b")}
-    raw["shared_vocab_size"] = 509
-    raw["models"]["teachers"]["B"]["mask_token_id"] = 510
+    raw["shared_vocab_size"] = TOKS["shared_vocab_size"]
+    raw["models"]["teachers"]["B"]["mask_token_id"] = TOKS["teacher_b"]["mask_token_id"]
     raw["data"]["max_length"], raw["data"]["teacher_max_length"]["B"] = 64, 64
     raw["distill"]["defaults"].update(steps=2, batch_size=2, checkpoint_every=2)
     raw["train"] = {"precision": "fp32", **train}
