@@ -114,10 +114,11 @@ def sft_student(cfg: Config, root=None) -> None:
 
 def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
     """A tiny teacher (random init, or models.ar's weights with ``from_ar``) trained for its
-    configured steps, its held-out bits/byte recorded at each checkpoint (every 200 steps: a record costs ~5 s on the demo's critical path) and
-    at the end (paper: the real teacher, loaded by hub id). It does not wait for the SFT
-    student: whether it beats the student by the configured margin is checked afterwards
-    (:func:`check_teacher`), so the teachers and the AR -> SFT chain train side by side."""
+    configured steps, its held-out bits/byte recorded at each checkpoint (every 200 steps: a
+    record costs ~5 s on the demo's critical path) and at the end (paper: the real teacher,
+    loaded by hub id). It does not wait for the SFT student: whether it beats the student by
+    the configured margin is checked afterwards (:func:`check_teacher`), so a teacher trains
+    beside the SFT (and, from scratch, beside the AR model too)."""
     from tide.distill.noise import diffusion_loss
     from tide.models.build import build_dense, build_moe
     from tide.models.teachers import diffusion_logits
