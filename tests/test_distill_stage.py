@@ -35,7 +35,7 @@ def root(tmp_path_factory):
     student.save_pretrained(root / "student")
     build_dense(TOKS["teacher_b"]["vocab_size"], DIMS, max_positions=512).save_pretrained(
         root / "teacher_b")
-    atomic_write_json(paths.tokenizers_summary(root), json.loads((FIX / "tokenizers.json").read_text()))
+    atomic_write_json(paths.tokenizers_summary(root), TOKS)
     atomic_write_json(paths.model_metrics("bd3lm", root), {"path": str(root / "student")})
     atomic_write_json(paths.model_metrics("teacher_B", root), {"path": str(root / "teacher_b")})
     rows = synthetic_rows(8, 48, 500)

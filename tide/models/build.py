@@ -68,8 +68,7 @@ def build_dense(vocab_size: int, dims: dict, *, max_positions: int = 1024,
 
 
 def dense_from_causal(causal, source_tok, target_tok, *, max_positions: int | None = None,
-                      attn_implementation: str = "sdpa", seed: int = 0,
-                      **tokens) -> Qwen3ForCausalLM:
+                      attn_implementation: str = "sdpa", **tokens) -> Qwen3ForCausalLM:
     """A dense Qwen3 with ``causal``'s weights over ``target_tok``'s vocabulary.
 
     How a teacher that shares the student's tokenizer inherits an AR model (WeDLM-8B is
@@ -77,21 +76,23 @@ def dense_from_causal(causal, source_tok, target_tok, *, max_positions: int | No
     embedding row is copied where the token's string exists in ``source_tok`` (the
     vocabulary ``causal`` was trained with), and a token it lacks (the target's own
     specials, e.g. its mask) starts at the mean of the copied rows. The LM head follows
-    the same rule, or is the embedding when tied.
+    the same rule, or is the embedding when tied. Every weight is overwritten, so no seed.
     """
     src_cfg = causal.config
     dims = {k: getattr(src_cfg, k) for k in _DENSE_KEYS}
     dims.update(head_dim=src_cfg.head_dim, tie_word_embeddings=src_cfg.tie_word_embeddings)
     model = build_dense(len(target_tok), dims,
                         max_positions=max_positions or src_cfg.max_position_embeddings,
-                        attn_implementation=attn_implementation, seed=seed, **tokens)
+                        attn_implementation=attn_implementation, **tokens)
     state = {k: v for k, v in causal.state_dict().items()
              if not k.startswith(("model.embed_tokens.", "lm_head."))}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.startswith(("model.embed_tokens.", "lm_head."))]:
         raise ValueError(f"dense_from_causal: missing {missing}, unexpected {unexpected}")
     src_vocab = source_tok.get_vocab()
-    pairs = [(i, src_vocab[t]) for t, i in target_tok.get_vocab().items() if t in src_vocab]
+    # sorted: get_vocab() comes in a different order on every call, and the mean row must
+    # not depend on the summation order
+    pairs = sorted((i, src_vocab[t]) for t, i in target_tok.get_vocab().items() if t in src_vocab)
     if not pairs:
         raise ValueError("dense_from_causal: the two tokenizers share no token")
     dst, src = (torch.tensor(x) for x in zip(*pairs))

@@ -141,8 +141,7 @@ def train_teacher(cfg: Config, pipeline: str, root=None) -> None:
         ar = AutoModelForCausalLM.from_pretrained(model_pointer("ar", root)["path"])
         model = dense_from_causal(ar, tokenizer(cfg, "student", root), tok,
                                   max_positions=max(4 * max_len, ar.config.max_position_embeddings),
-                                  attn_implementation=cfg["attn_implementation"],
-                                  seed=cfg["seed"] + 2, **tokens)
+                                  attn_implementation=cfg["attn_implementation"], **tokens)
     else:
         build = build_moe if spec["arch"] == "moe" else build_dense
         model = build(len(tok), spec["dims"], max_positions=4 * max_len,
